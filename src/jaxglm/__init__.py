@@ -1,0 +1,41 @@
+"""jaxglm: generalized linear models in JAX, with R's answers.
+
+Families and links are pytrees, the IRLS fit is one compiled ``while_loop``,
+fits ``vmap`` into batches and differentiate implicitly at the optimum.
+"""
+
+from . import links as links
+from ._families import Binomial as Binomial
+from ._families import Gamma as Gamma
+from ._families import Gaussian as Gaussian
+from ._families import InverseGaussian as InverseGaussian
+from ._families import NegativeBinomial as NegativeBinomial
+from ._families import Poisson as Poisson
+from ._families import Tweedie as Tweedie
+from ._family import Family as Family
+from ._fit import add_intercept as add_intercept
+from ._fit import fit as fit
+from ._result import GLMResult as GLMResult
+from ._status import ConvergenceWarning as ConvergenceWarning
+from ._status import Status as Status
+from ._status import check as check
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "links",
+    "Family",
+    "Gaussian",
+    "Binomial",
+    "Poisson",
+    "Gamma",
+    "InverseGaussian",
+    "NegativeBinomial",
+    "Tweedie",
+    "fit",
+    "add_intercept",
+    "GLMResult",
+    "Status",
+    "ConvergenceWarning",
+    "check",
+]

@@ -1,0 +1,113 @@
+"""``jg.fit``: validate, run the compiled IRLS, and assemble the result."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from ._families import Gaussian
+from ._family import Family
+from ._implicit import fit_coef
+from ._inference import summarize
+from ._irls import constant_columns
+from ._linalg import aliased_columns
+from ._result import GLMResult
+from ._status import warn_if_failed
+from ._validate import as_family, is_concrete, prepare, valid_input_mask
+
+__all__ = ["fit", "add_intercept"]
+
+
+@functools.partial(jax.jit, static_argnames=("tol", "max_iter", "has_offset"))
+def _fit_compiled(X, y, weights, offset, l2, family, *, tol, max_iter, has_offset):
+    valid_input = valid_input_mask(family, X, y, weights, offset, l2)
+    aliased = aliased_columns(X, weights > 0)
+    # The intercept is not penalised (as glum and scikit-learn).
+    penalty = jnp.where(constant_columns(X), 0.0, l2)
+    out = fit_coef(
+        tol, max_iter, X, y, weights, offset, penalty, family, aliased, valid_input
+    )
+    return summarize(
+        family,
+        X,
+        y,
+        weights,
+        offset,
+        penalty,
+        l2,
+        out.coef,
+        aliased,
+        out.n_iter,
+        out.status,
+        has_offset=has_offset,
+        tol=tol,
+        max_iter=max_iter,
+    )
+
+
+def fit(
+    X: ArrayLike,
+    y: ArrayLike,
+    family: Family = Gaussian(),
+    *,
+    weights: ArrayLike | None = None,
+    offset: ArrayLike | None = None,
+    l2: ArrayLike = 0.0,
+    tol: float = 1e-8,
+    max_iter: int = 100,
+) -> GLMResult:
+    """Fit a generalized linear model by iteratively reweighted least squares.
+
+    Matches R: ``glm(y ~ X - 1, family, weights, offset)`` (include the
+    intercept column in ``X`` yourself, e.g. with :func:`add_intercept`).
+
+    Args:
+        X: design matrix, (n, p).
+        y: response, (n,); for Binomial the proportion of successes.
+        family: a family instance with its link, e.g. ``jg.Poisson()``.
+        weights: prior weights, (n,) (R's ``weights``; Binomial trials).
+        offset: added to the linear predictor, (n,).
+        l2: ridge penalty ``l2/2 * ||coef||^2`` on the log-likelihood scale
+            (``deviance/2``); constant (intercept) columns are not penalised.
+        tol: R's convergence rule ``|dev - dev_old| / (|dev| + 0.1) < tol``.
+        max_iter: maximum IRLS iterations.
+
+    Returns:
+        A :class:`GLMResult`; works under ``jit``, ``vmap`` and ``grad``.
+
+    Raises:
+        ValueError, TypeError: for invalid inputs when they are concrete; under
+        tracing the fit reports ``Status.INVALID_INPUT`` instead.
+    """
+    family = as_family(family)
+    X, y, weights, offset_arr, l2 = prepare(
+        X, y, family, weights, offset, l2, tol, max_iter
+    )
+    res = _fit_compiled(
+        X,
+        y,
+        weights,
+        offset_arr,
+        l2,
+        family,
+        tol=float(tol),
+        max_iter=int(max_iter),
+        has_offset=offset is not None,
+    )
+    if is_concrete(res):
+        warn_if_failed(res)
+    return res
+
+
+def add_intercept(X: ArrayLike) -> jax.Array:
+    """Prepend a column of ones to ``X``, (n, p) -> (n, p + 1)."""
+    X = jnp.asarray(X)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise ValueError(f"X must be 1-D or 2-D, got shape {X.shape}")
+    dtype = X.dtype if jnp.issubdtype(X.dtype, jnp.floating) else jnp.zeros(()).dtype
+    return jnp.concatenate([jnp.ones((X.shape[0], 1), dtype), X.astype(dtype)], 1)

@@ -1,0 +1,220 @@
+"""Turning user inputs into arrays of one float dtype, and checking them.
+
+Shape, dtype and type problems are known at trace time and always raise.
+Value problems (non-finite numbers, negative weights, a response outside the
+family's support) are checked in numpy only when the inputs are concrete;
+under ``jit``/``vmap`` the same conditions become ``Status.INVALID_INPUT``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _families
+from ._family import Family
+
+__all__ = ["as_family", "prepare", "is_concrete", "valid_input_mask"]
+
+_FAMILY_NAMES = {
+    "gaussian": _families.Gaussian,
+    "normal": _families.Gaussian,
+    "binomial": _families.Binomial,
+    "poisson": _families.Poisson,
+    "gamma": _families.Gamma,
+    "inversegaussian": _families.InverseGaussian,
+    "negativebinomial": _families.NegativeBinomial,
+    "tweedie": _families.Tweedie,
+}
+
+
+def as_family(family) -> Family:
+    """Accept a family instance, a family class, or a name such as ``"poisson"``."""
+    if isinstance(family, Family):
+        return family
+    if isinstance(family, type) and issubclass(family, Family):
+        return family()
+    if isinstance(family, str):
+        key = "".join(ch for ch in family.lower() if ch.isalpha())
+        if key in _FAMILY_NAMES:
+            return _FAMILY_NAMES[key]()
+        raise ValueError(
+            f"family={family!r} is not a known family; use one of "
+            "jg.Gaussian(), jg.Binomial(), jg.Poisson(), jg.Gamma(), "
+            "jg.InverseGaussian(), jg.NegativeBinomial(alpha), jg.Tweedie(power)"
+        )
+    raise TypeError(
+        f"family must be a jaxglm family such as jg.Poisson(), "
+        f"got {type(family).__name__}"
+    )
+
+
+def is_concrete(*values) -> bool:
+    """True when no value is a tracer, so its numbers can be inspected."""
+    leaves = jax.tree_util.tree_leaves(values)
+    return not any(isinstance(leaf, jax.core.Tracer) for leaf in leaves)
+
+
+def _to_array(value, name: str):
+    """A numeric array from numpy, JAX, pandas, lists, bools or numeric strings."""
+    if isinstance(value, jax.Array):
+        array = value
+    else:
+        if hasattr(value, "to_numpy"):  # pandas Series/DataFrame, polars
+            value = value.to_numpy()
+        try:
+            array = np.asarray(value)
+        except (ValueError, TypeError) as err:
+            raise TypeError(f"{name} could not be read as a numeric array: {err}")
+        if array.dtype.kind in "OUS":
+            try:
+                array = array.astype(np.float64)
+            except (ValueError, TypeError) as err:
+                raise TypeError(
+                    f"{name} must be numeric, got values of dtype {array.dtype} "
+                    f"that are not numbers ({err}); encode categories as dummy "
+                    "columns first (or use jg.glm with a formula)"
+                ) from None
+    kind = np.dtype(array.dtype).kind
+    if kind == "c":
+        raise TypeError(f"{name} must be real-valued, got complex dtype {array.dtype}")
+    if kind not in "biuf":
+        raise TypeError(f"{name} must be numeric, got dtype {array.dtype}")
+    return array
+
+
+def _float_dtype(arrays) -> np.dtype:
+    floats = [np.dtype(a.dtype) for a in arrays if np.dtype(a.dtype).kind == "f"]
+    dtype = np.result_type(*floats) if floats else jnp.zeros(()).dtype
+    return jax.dtypes.canonicalize_dtype(dtype)
+
+
+def _first_bad(mask: np.ndarray) -> str:
+    index = np.argwhere(mask)[0]
+    return ", ".join(str(int(i)) for i in index)
+
+
+def _check_finite(name: str, array: np.ndarray) -> None:
+    bad = ~np.isfinite(array)
+    if bad.any():
+        where = "row, column" if array.ndim == 2 else "index"
+        raise ValueError(
+            f"{name} contains {int(bad.sum())} NaN or infinite value(s) (first at "
+            f"{where} {_first_bad(bad)}); remove or impute them before fitting"
+        )
+
+
+def _check_values(family: Family, X, y, weights, offset, l2) -> None:
+    X, y = np.asarray(X), np.asarray(y)
+    _check_finite("X", X)
+    _check_finite("y", y)
+    if weights is not None:
+        weights = np.asarray(weights)
+        _check_finite("weights", weights)
+        if (weights < 0).any():
+            raise ValueError(
+                f"weights must be non-negative, found {weights[weights < 0][0]} at "
+                f"index {_first_bad(weights < 0)}"
+            )
+        if not (weights > 0).any():
+            raise ValueError("weights are all zero; at least one row must carry weight")
+    if offset is not None:
+        _check_finite("offset", np.asarray(offset))
+    bad_y = ~np.asarray(family.valid_y(jnp.asarray(y)))
+    if bad_y.any():
+        hint = ""
+        if isinstance(family, _families.Binomial) and (y > 1).any():
+            hint = (
+                "; Binomial y is the proportion of successes with weights = "
+                "number of trials (R's convention)"
+            )
+        raise ValueError(
+            f"y must be {family.support_text} for the {type(family).__name__} "
+            f"family, found {y[bad_y][0]} at index {_first_bad(bad_y)}{hint}"
+        )
+    l2_value = np.asarray(l2)
+    if not np.isfinite(l2_value).all() or (l2_value < 0).any():
+        raise ValueError(f"l2 must be a finite non-negative penalty, got {l2}")
+
+
+def prepare(X, y, family: Family, weights, offset, l2, tol, max_iter):
+    """Validate and convert the inputs of ``fit`` to JAX arrays of one float dtype.
+
+    Returns:
+        (X, y, weights, offset, l2): arrays; weights default to ones and the
+        offset to zeros.
+    """
+    if not isinstance(max_iter, int | np.integer) or isinstance(max_iter, bool):
+        raise TypeError(f"max_iter must be an int, got {type(max_iter).__name__}")
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be at least 1, got {max_iter}")
+    if not (isinstance(tol, float | int | np.floating) and tol > 0):
+        raise ValueError(f"tol must be a positive number, got {tol!r}")
+
+    X = _to_array(X, "X")
+    y = _to_array(y, "y")
+    if X.ndim != 2:
+        raise ValueError(
+            f"X must be a 2-D design matrix (n, p), got shape {X.shape}; "
+            "for a single covariate use X[:, None] (and jg.add_intercept for "
+            "an intercept)"
+        )
+    n, p = X.shape
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(
+            f"y must be 1-D with one value per row of X, got shape {y.shape}; "
+            "for many responses use jax.vmap or jg.fit_many"
+        )
+    if y.shape[0] != n:
+        raise ValueError(
+            f"y has {y.shape[0]} values but X has {n} rows; pass one response "
+            "per observation"
+        )
+    if n == 0:
+        raise ValueError("X has no rows; a fit needs at least one observation")
+    if p == 0:
+        raise ValueError("X has no columns; include at least an intercept column")
+
+    arrays = {"X": X, "y": y}
+    for name, value in (("weights", weights), ("offset", offset)):
+        if value is None:
+            continue
+        array = _to_array(value, name)
+        if array.ndim == 2 and array.shape[1] == 1:
+            array = array[:, 0]
+        if array.shape != (n,):
+            raise ValueError(
+                f"{name} has shape {array.shape} but y has shape ({n},); pass one "
+                f"{'weight' if name == 'weights' else 'offset'} per observation"
+            )
+        arrays[name] = array
+    l2_array = _to_array(l2, "l2")
+    if l2_array.ndim != 0:
+        raise ValueError(f"l2 must be a scalar penalty, got shape {l2_array.shape}")
+
+    if is_concrete(*arrays.values(), l2_array, family):
+        _check_values(
+            family, X, y, arrays.get("weights"), arrays.get("offset"), l2_array
+        )
+
+    dtype = _float_dtype([*arrays.values(), l2_array])
+    out = {name: jnp.asarray(a, dtype=dtype) for name, a in arrays.items()}
+    weights = out.get("weights", jnp.ones(n, dtype))
+    offset = out.get("offset", jnp.zeros(n, dtype))
+    return out["X"], out["y"], weights, offset, jnp.asarray(l2_array, dtype=dtype)
+
+
+def valid_input_mask(family: Family, X, y, weights, offset, l2) -> jax.Array:
+    """Scalar bool: the value checks of :func:`prepare`, traceable."""
+    return (
+        jnp.all(jnp.isfinite(X))
+        & jnp.all(family.valid_y(y))
+        & jnp.all(jnp.isfinite(weights) & (weights >= 0))
+        & jnp.any(weights > 0)
+        & jnp.all(jnp.isfinite(offset))
+        & jnp.isfinite(l2)
+        & (l2 >= 0)
+    )
