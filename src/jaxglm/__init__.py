@@ -15,10 +15,12 @@ from ._families import Tweedie as Tweedie
 from ._family import Family as Family
 from ._fit import add_intercept as add_intercept
 from ._fit import fit as fit
+from ._predict import predict as predict
 from ._result import GLMResult as GLMResult
 from ._status import ConvergenceWarning as ConvergenceWarning
 from ._status import Status as Status
 from ._status import check as check
+from ._summary import summary as summary
 
 __version__ = "0.1.0"
 
@@ -33,6 +35,8 @@ __all__ = [
     "NegativeBinomial",
     "Tweedie",
     "fit",
+    "predict",
+    "summary",
     "add_intercept",
     "GLMResult",
     "Status",

@@ -35,6 +35,17 @@ def _positive_weighted(weights: jax.Array) -> jax.Array:
     return weights > 0
 
 
+def _y_log_y_over(y: jax.Array, mu: jax.Array) -> jax.Array:
+    """``y log(y / mu)`` with the limit 0 at y = 0 (R's ``y_log_y``).
+
+    Double-where rather than ``xlogy(y, y / mu)``, whose derivative in mu is
+    0/0 at y = 0, which would turn gradients of the deviance into NaN.
+    """
+    positive = y > 0
+    safe_y = jnp.where(positive, y, 1.0)
+    return jnp.where(positive, safe_y * jnp.log(safe_y / mu), 0.0)
+
+
 class Gaussian(Family):
     """Normal response, Var(y) = scale / weight.  Matches R: ``gaussian()``."""
 
@@ -80,7 +91,7 @@ class Binomial(Family):
         return mu * (1.0 - mu)
 
     def unit_deviance(self, y, mu):
-        return 2.0 * (xlogy(y, y / mu) + xlogy(1.0 - y, (1.0 - y) / (1.0 - mu)))
+        return 2.0 * (_y_log_y_over(y, mu) + _y_log_y_over(1.0 - y, 1.0 - mu))
 
     def loglik(self, y, mu, weights, scale):
         # R's binomial()$aic: dbinom(round(m y), round(m), mu) with m = weights,
@@ -123,7 +134,7 @@ class Poisson(Family):
         return mu
 
     def unit_deviance(self, y, mu):
-        return 2.0 * (xlogy(y, y / mu) - (y - mu))
+        return 2.0 * (_y_log_y_over(y, mu) - (y - mu))
 
     def loglik(self, y, mu, weights, scale):
         dens = xlogy(y, mu) - mu - gammaln(y + 1.0)
@@ -247,7 +258,7 @@ class NegativeBinomial(Family):
         # (y + theta) log((y + theta) / (mu + theta)), written with log1p so it
         # stays accurate for small alpha.
         tail = (y + 1.0 / alpha) * (jnp.log1p(alpha * y) - jnp.log1p(alpha * mu))
-        return 2.0 * (xlogy(y, y / mu) - tail)
+        return 2.0 * (_y_log_y_over(y, mu) - tail)
 
     def loglik(self, y, mu, weights, scale):
         theta = 1.0 / as_param(self.alpha, mu)

@@ -1,0 +1,57 @@
+"""``jg.predict``: the mean or linear predictor of a fit on new rows."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from ._result import GLMResult
+
+__all__ = ["predict"]
+
+
+def predict(
+    res: GLMResult,
+    X_new: ArrayLike,
+    offset: ArrayLike | None = None,
+    which: str = "mean",
+) -> jax.Array:
+    """Predictions of a fitted GLM for the rows of ``X_new``.
+
+    Matches R: ``predict(fit, newdata, type = "response" | "link")``.
+
+    Args:
+        res: a fit from :func:`jaxglm.fit` (one fit; ``vmap`` for a batch).
+        X_new: design matrix with the fit's columns, (m, p).
+        offset: added to the linear predictor, (m,); R's ``offset`` in newdata.
+        which: ``"mean"`` for ``mu`` or ``"linear"`` for ``eta``.
+
+    Returns:
+        (m,) predictions.  Aliased coefficients count as 0, as in R.
+    """
+    if which not in ("mean", "linear"):
+        raise ValueError(f'which must be "mean" or "linear", got {which!r}')
+    if hasattr(X_new, "to_numpy") and not isinstance(X_new, jax.Array):
+        X_new = X_new.to_numpy()
+    coef = jnp.where(res.aliased, 0.0, res.coef)
+    X_new = jnp.asarray(X_new, dtype=coef.dtype)
+    if X_new.ndim == 1:
+        X_new = X_new[None, :]
+    if X_new.ndim != 2 or X_new.shape[-1] != coef.shape[-1]:
+        raise ValueError(
+            f"X_new has shape {X_new.shape} but the fit has {coef.shape[-1]} "
+            "coefficients; pass an (m, p) design with the fit's columns"
+        )
+    eta = X_new @ coef
+    if offset is not None:
+        offset = jnp.asarray(offset, dtype=coef.dtype)
+        if offset.ndim > 1 or (offset.ndim == 1 and offset.shape[0] != X_new.shape[0]):
+            raise ValueError(
+                f"offset has shape {offset.shape} but X_new has {X_new.shape[0]} "
+                "rows; pass one offset per row"
+            )
+        eta = eta + offset
+    if which == "linear":
+        return eta
+    return res.family.link.inverse(eta)

@@ -1,0 +1,168 @@
+"""``jg.summary``: a text table laid out like R's ``summary.glm``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._result import GLMResult
+from ._status import Status, describe
+
+__all__ = ["Summary", "summary"]
+
+_DIGITS = 4  # R: max(3, getOption("digits") - 3)
+
+
+class Summary(str):
+    """The printed summary; a ``str`` so it prints, compares and searches as text."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _decimals(values: np.ndarray, digits: int = _DIGITS) -> int:
+    """Decimals so every finite value shows ``digits`` significant digits (R)."""
+    finite = np.abs(values[np.isfinite(values) & (values != 0)])
+    if finite.size == 0:
+        return 0
+    need = digits - 1 - np.floor(np.log10(finite))
+    return int(np.clip(need.max(), 0, 10))
+
+
+def _column(values: np.ndarray, decimals: int) -> list[str]:
+    return ["NA" if not np.isfinite(v) else f"{v:.{decimals}f}" for v in values]
+
+
+def _pvalue(p: float) -> str:
+    if not np.isfinite(p):
+        return "NA"
+    if p < 2e-16:
+        return "< 2e-16"
+    # printCoefmat: three significant digits, scientific below 1e-4.
+    return f"{p:.2e}" if p < 1e-4 else f"{p:.3g}"
+
+
+def _stars(p: float) -> str:
+    if not np.isfinite(p):
+        return ""
+    for cut, mark in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
+        if p < cut:
+            return mark
+    return ""
+
+
+def _link_name(res: GLMResult) -> str:
+    link = res.family.link
+    name = type(link).__name__
+    r_names = {
+        "Identity": "identity",
+        "Log": "log",
+        "Logit": "logit",
+        "Probit": "probit",
+        "CLogLog": "cloglog",
+        "LogLog": "loglog",
+        "Cauchit": "cauchit",
+        "Inverse": "inverse",
+        "InverseSquared": "1/mu^2",
+        "Sqrt": "sqrt",
+    }
+    if name == "Power":
+        return f"mu^{float(np.asarray(link.p)):g}"
+    return r_names.get(name, name)
+
+
+def _family_name(res: GLMResult) -> str:
+    family = res.family
+    name = type(family).name
+    if name == "negative.binomial":
+        return f"Negative Binomial(alpha = {float(np.asarray(family.alpha)):.4g})"
+    if name == "Tweedie":
+        return f"Tweedie(power = {float(np.asarray(family.power)):.4g})"
+    return name
+
+
+def summary(res: GLMResult, names: Sequence[str] | None = None) -> Summary:
+    """A printable coefficient table and fit statistics, as R's ``summary.glm``.
+
+    Args:
+        res: one fit (for a vmapped batch, a short overview is returned).
+        names: coefficient names, (p,); defaults to ``res.names`` or x0, x1, ...
+
+    Returns:
+        A :class:`Summary` (a ``str``): print it.
+    """
+    coef = np.asarray(res.coef, dtype=float)
+    if coef.ndim > 1:
+        return _batch_summary(res)
+    p = coef.shape[0]
+    names = list(names if names is not None else res.names or [])
+    if not names:
+        names = [f"x{j}" for j in range(p)]
+    if len(names) != p:
+        raise ValueError(f"names has {len(names)} entries but the fit has {p} coefficients")
+    se = np.asarray(res.se, dtype=float)
+    z = np.asarray(res.z, dtype=float)
+    pv = np.asarray(res.pvalues, dtype=float)
+    use_t = res.estimates_dispersion
+    stat_head, p_head = ("t value", "Pr(>|t|)") if use_t else ("z value", "Pr(>|z|)")
+
+    dec = _decimals(np.concatenate([coef, se]))
+    columns = [
+        ["", *names],
+        ["Estimate", *_column(coef, dec)],
+        ["Std. Error", *_column(se, dec)],
+        [stat_head, *_column(z, 3)],
+        [p_head, *[_pvalue(v) for v in pv]],
+        ["", *[_stars(v) for v in pv]],
+    ]
+    widths = [max(len(s) for s in col) for col in columns]
+    rows = []
+    for i in range(p + 1):
+        cells = [columns[0][i].ljust(widths[0])]
+        cells += [col[i].rjust(w) for col, w in zip(columns[1:5], widths[1:5], strict=True)]
+        cells.append(columns[5][i].ljust(widths[5]))
+        rows.append(" ".join(cells).rstrip())
+
+    n_aliased = int(np.sum(np.asarray(res.aliased)))
+    status = Status(int(np.asarray(res.status)))
+    df_resid = int(np.asarray(res.df_resid))
+    df_null = int(np.asarray(res.df_null))
+    scale = float(np.asarray(res.scale))
+    family = _family_name(res)
+    lines = [f"Family: {family}   Link: {_link_name(res)}", ""]
+    if status != Status.SUCCESS:
+        lines += [f"WARNING: status {status.name}: {describe(status)}", ""]
+    head = "Coefficients:"
+    if n_aliased:
+        head = f"Coefficients: ({n_aliased} not defined because of singularities)"
+    lines += [head, *rows, "---"]
+    lines.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
+    lines.append("")
+    lines.append(
+        f"(Dispersion parameter for {family} family taken to be {scale:.{_DIGITS + 2}g})"
+    )
+    lines.append("")
+    null_dev = float(np.asarray(res.null_deviance))
+    dev = float(np.asarray(res.deviance))
+    dev_text = [f"{v:.{_DIGITS + 1}g}" for v in (null_dev, dev)]
+    width = max(len(t) for t in dev_text)
+    lines.append(f"    Null deviance: {dev_text[0]:>{width}}  on {df_null} degrees of freedom")
+    lines.append(f"Residual deviance: {dev_text[1]:>{width}}  on {df_resid} degrees of freedom")
+    aic = float(np.asarray(res.aic))
+    lines.append(f"AIC: {'NA' if math.isnan(aic) else f'{aic:.{_DIGITS + 1}g}'}")
+    lines.append("")
+    lines.append(f"Number of Fisher Scoring iterations: {int(np.asarray(res.n_iter))}")
+    return Summary("\n".join(lines) + "\n")
+
+
+def _batch_summary(res: GLMResult) -> Summary:
+    status = np.asarray(res.status).reshape(-1)
+    counts = {s.name: int(np.sum(status == s)) for s in Status if np.any(status == s)}
+    text = ", ".join(f"{name}: {count}" for name, count in counts.items())
+    shape = np.asarray(res.status).shape
+    return Summary(
+        f"Batch of {status.size} GLM fits, batch shape {shape}; status counts: {text}\n"
+        "Summarise one fit with jg.summary(jax.tree.map(lambda a: a[i], res)).\n"
+    )
