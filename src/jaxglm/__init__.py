@@ -4,6 +4,7 @@ Families and links are pytrees, the IRLS fit is one compiled ``while_loop``,
 fits ``vmap`` into batches and differentiate implicitly at the optimum.
 """
 
+from . import datasets as datasets
 from . import links as links
 from ._families import Binomial as Binomial
 from ._families import Gamma as Gamma
@@ -15,6 +16,7 @@ from ._families import Tweedie as Tweedie
 from ._family import Family as Family
 from ._fit import add_intercept as add_intercept
 from ._fit import fit as fit
+from ._many import fit_many as fit_many
 from ._predict import predict as predict
 from ._result import GLMResult as GLMResult
 from ._status import ConvergenceWarning as ConvergenceWarning
@@ -26,6 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "links",
+    "datasets",
     "Family",
     "Gaussian",
     "Binomial",
@@ -35,6 +38,7 @@ __all__ = [
     "NegativeBinomial",
     "Tweedie",
     "fit",
+    "fit_many",
     "predict",
     "summary",
     "add_intercept",

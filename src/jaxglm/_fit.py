@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
@@ -18,11 +16,11 @@ from ._result import GLMResult
 from ._status import warn_if_failed
 from ._validate import as_family, is_concrete, prepare, valid_input_mask
 
-__all__ = ["fit", "add_intercept"]
+__all__ = ["fit", "fit_traced", "add_intercept"]
 
 
-@functools.partial(jax.jit, static_argnames=("tol", "max_iter", "has_offset"))
-def _fit_compiled(X, y, weights, offset, l2, family, *, tol, max_iter, has_offset):
+def fit_traced(X, y, weights, offset, l2, family, *, tol, max_iter, has_offset):
+    """The whole fit on arrays already prepared by ``prepare``; traceable."""
     valid_input = valid_input_mask(family, X, y, weights, offset, l2)
     aliased = aliased_columns(X, weights > 0)
     # The intercept is not penalised (as glum and scikit-learn).
@@ -46,6 +44,9 @@ def _fit_compiled(X, y, weights, offset, l2, family, *, tol, max_iter, has_offse
         tol=tol,
         max_iter=max_iter,
     )
+
+
+_fit_compiled = jax.jit(fit_traced, static_argnames=("tol", "max_iter", "has_offset"))
 
 
 def fit(

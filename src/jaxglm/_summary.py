@@ -23,12 +23,22 @@ class Summary(str):
 
 
 def _decimals(values: np.ndarray, digits: int = _DIGITS) -> int:
-    """Decimals so every finite value shows ``digits`` significant digits (R)."""
-    finite = np.abs(values[np.isfinite(values) & (values != 0)])
-    if finite.size == 0:
-        return 0
-    need = digits - 1 - np.floor(np.log10(finite))
-    return int(np.clip(need.max(), 0, 10))
+    """Common decimals so each value shows ``digits`` significant digits, R-style.
+
+    As R's ``formatReal``: each value is rounded to ``digits`` significant
+    digits, trailing zeros dropped, and the column uses the most decimals any
+    value then needs.
+    """
+    need = 0
+    for value in values[np.isfinite(values)]:
+        text = f"{abs(float(value)):.{digits}g}"
+        if "e" in text:
+            mantissa, exponent = text.split("e")
+            frac = len(mantissa.split(".")[1]) if "." in mantissa else 0
+            need = max(need, frac - int(exponent))
+        elif "." in text:
+            need = max(need, len(text.split(".")[1]))
+    return int(min(need, 10))
 
 
 def _column(values: np.ndarray, decimals: int) -> list[str]:
@@ -146,10 +156,16 @@ def summary(res: GLMResult, names: Sequence[str] | None = None) -> Summary:
     lines.append("")
     null_dev = float(np.asarray(res.null_deviance))
     dev = float(np.asarray(res.deviance))
-    dev_text = [f"{v:.{_DIGITS + 1}g}" for v in (null_dev, dev)]
+    devs = np.array([null_dev, dev])
+    dev_text = _column(devs, _decimals(devs, _DIGITS + 1))
     width = max(len(t) for t in dev_text)
-    lines.append(f"    Null deviance: {dev_text[0]:>{width}}  on {df_null} degrees of freedom")
-    lines.append(f"Residual deviance: {dev_text[1]:>{width}}  on {df_resid} degrees of freedom")
+    df_text = [str(df_null), str(df_resid)]
+    df_width = max(len(t) for t in df_text)
+    for label, value, df in zip(("    Null", "Residual"), dev_text, df_text, strict=True):
+        lines.append(
+            f"{label} deviance: {value:>{width}}  on {df:>{df_width}}  "
+            "degrees of freedom"
+        )
     aic = float(np.asarray(res.aic))
     lines.append(f"AIC: {'NA' if math.isnan(aic) else f'{aic:.{_DIGITS + 1}g}'}")
     lines.append("")

@@ -15,7 +15,7 @@ import numpy as np
 from . import _families
 from ._family import Family
 
-__all__ = ["as_family", "prepare", "is_concrete", "valid_input_mask"]
+__all__ = ["as_family", "check_values", "prepare", "is_concrete", "valid_input_mask"]
 
 _FAMILY_NAMES = {
     "gaussian": _families.Gaussian,
@@ -105,10 +105,11 @@ def _check_finite(name: str, array: np.ndarray) -> None:
         )
 
 
-def _check_values(family: Family, X, y, weights, offset, l2) -> None:
+def check_values(family: Family, X, y, weights, offset, l2, y_name="y") -> None:
+    """Raise ValueError for non-finite values, bad weights or y off the support."""
     X, y = np.asarray(X), np.asarray(y)
     _check_finite("X", X)
-    _check_finite("y", y)
+    _check_finite(y_name, y)
     if weights is not None:
         weights = np.asarray(weights)
         _check_finite("weights", weights)
@@ -117,7 +118,7 @@ def _check_values(family: Family, X, y, weights, offset, l2) -> None:
                 f"weights must be non-negative, found {weights[weights < 0][0]} at "
                 f"index {_first_bad(weights < 0)}"
             )
-        if not (weights > 0).any():
+        if not (weights > 0).any(axis=-1).all():
             raise ValueError("weights are all zero; at least one row must carry weight")
     if offset is not None:
         _check_finite("offset", np.asarray(offset))
@@ -129,9 +130,11 @@ def _check_values(family: Family, X, y, weights, offset, l2) -> None:
                 "; Binomial y is the proportion of successes with weights = "
                 "number of trials (R's convention)"
             )
+        where = "row, column" if y.ndim == 2 else "index"
         raise ValueError(
-            f"y must be {family.support_text} for the {type(family).__name__} "
-            f"family, found {y[bad_y][0]} at index {_first_bad(bad_y)}{hint}"
+            f"{y_name} must be {family.support_text} for the "
+            f"{type(family).__name__} family, found {y[bad_y][0]} at {where} "
+            f"{_first_bad(bad_y)}{hint}"
         )
     l2_value = np.asarray(l2)
     if not np.isfinite(l2_value).all() or (l2_value < 0).any():
@@ -196,7 +199,7 @@ def prepare(X, y, family: Family, weights, offset, l2, tol, max_iter):
         raise ValueError(f"l2 must be a scalar penalty, got shape {l2_array.shape}")
 
     if is_concrete(*arrays.values(), l2_array, family):
-        _check_values(
+        check_values(
             family, X, y, arrays.get("weights"), arrays.get("offset"), l2_array
         )
 
