@@ -26,7 +26,7 @@ def fit_traced(X, y, weights, offset, l2, family, *, tol, max_iter, has_offset):
     # The intercept is not penalised (as glum and scikit-learn).
     penalty = jnp.where(constant_columns(X), 0.0, l2)
     out = fit_coef(
-        tol, max_iter, X, y, weights, offset, penalty, family, aliased, valid_input
+        X, y, weights, offset, penalty, family, aliased, valid_input, tol, max_iter
     )
     return summarize(
         family,
@@ -46,7 +46,8 @@ def fit_traced(X, y, weights, offset, l2, family, *, tol, max_iter, has_offset):
     )
 
 
-_fit_compiled = jax.jit(fit_traced, static_argnames=("tol", "max_iter", "has_offset"))
+# tol and max_iter are traced, so changing them does not recompile.
+_fit_compiled = jax.jit(fit_traced, static_argnames=("has_offset",))
 
 
 def fit(
@@ -94,8 +95,8 @@ def fit(
         offset_arr,
         l2,
         family,
-        tol=float(tol),
-        max_iter=int(max_iter),
+        tol=jnp.asarray(tol, X.dtype),
+        max_iter=jnp.asarray(max_iter, jnp.int32),
         has_offset=offset is not None,
     )
     if is_concrete(res):

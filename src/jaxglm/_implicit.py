@@ -10,8 +10,6 @@ follows by transposition of this linear rule.
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -37,9 +35,9 @@ def score(coef, X, y, weights, offset, penalty, family: Family, aliased):
     return jnp.where(aliased, coef, full)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
+@jax.custom_jvp
 def fit_coef(
-    tol, max_iter, X, y, weights, offset, penalty, family, aliased, valid_input
+    X, y, weights, offset, penalty, family, aliased, valid_input, tol, max_iter
 ) -> IRLSOutput:
     """IRLS with an implicit-function-theorem derivative for ``coef``."""
     return irls(
@@ -48,10 +46,10 @@ def fit_coef(
 
 
 @fit_coef.defjvp
-def _fit_coef_jvp(tol, max_iter, primals, tangents):
-    X, y, weights, offset, penalty, family, aliased, valid_input = primals
-    dX, dy, dweights, doffset, dpenalty, dfamily, _, _ = tangents
-    out = fit_coef(tol, max_iter, *primals)
+def _fit_coef_jvp(primals, tangents):
+    X, y, weights, offset, penalty, family, aliased, *_ = primals
+    dX, dy, dweights, doffset, dpenalty, dfamily, *_ = tangents
+    out = fit_coef(*primals)
     coef = out.coef
 
     def score_of_data(X, y, weights, offset, penalty, family):

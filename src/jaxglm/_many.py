@@ -79,7 +79,7 @@ def _gaussian_identity(X, Y, weights, offset, l2, family, *, tol, max_iter, has_
 
 @functools.partial(
     jax.jit,
-    static_argnames=("tol", "max_iter", "has_offset", "w_axis", "o_axis", "shared"),
+    static_argnames=("has_offset", "w_axis", "o_axis", "shared"),
 )
 def _fit_many_compiled(
     X, Y, weights, offset, l2, family, *, tol, max_iter, has_offset, w_axis, o_axis,
@@ -153,7 +153,8 @@ def fit_many(
     )
     res = _fit_many_compiled(
         X_arr, Y, weights, offset_arr, l2_arr, family,
-        tol=float(tol), max_iter=int(max_iter), has_offset=offset is not None,
+        tol=jnp.asarray(tol, dtype), max_iter=jnp.asarray(max_iter, jnp.int32),
+        has_offset=offset is not None,
         w_axis=w_axis, o_axis=o_axis, shared=shared,
     )  # fmt: skip
     if is_concrete(res):
