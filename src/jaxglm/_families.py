@@ -7,8 +7,6 @@ statistics agree with R's ``glm()``.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import gammaln, xlogy
@@ -104,9 +102,7 @@ class Binomial(Family):
             - gammaln(successes + 1.0)
             - gammaln(trials - successes + 1.0)
         )
-        dens = (
-            log_choose + xlogy(successes, mu) + xlogy(trials - successes, 1.0 - mu)
-        )
+        dens = log_choose + xlogy(successes, mu) + xlogy(trials - successes, 1.0 - mu)
         return jnp.sum(jnp.where(used, dens, 0.0))
 
     def starting_mu(self, y, weights):

@@ -12,6 +12,7 @@ from ._pytree import Node
 
 __all__ = ["Family", "as_param"]
 
+
 def as_param(value: jax.typing.ArrayLike, like: jax.Array) -> jax.Array:
     """A family parameter cast to the working dtype, so float32 stays float32."""
     return jnp.asarray(value).astype(jnp.result_type(like))
@@ -53,8 +54,8 @@ class Family(Node):
     """
 
     # Each concrete family declares its own ``link`` field after its parameters,
-    # so ``NegativeBinomial(0.5)`` sets alpha as API.md's signature promises.
-    link: ClassVar[_links.Link]
+    # so ``NegativeBinomial(0.5)`` sets alpha as API.md's signature promises (a
+    # ``link`` annotation here would fix its position first in every subclass).
 
     name: ClassVar[str] = "family"
     default_link: ClassVar[type[_links.Link]] = _links.Identity

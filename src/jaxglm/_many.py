@@ -65,7 +65,9 @@ def _gaussian_identity(X, Y, weights, offset, l2, family, *, tol, max_iter, has_
         status = jnp.where(
             ~valid,
             Status.INVALID_INPUT,
-            jnp.where(ok & jnp.all(jnp.isfinite(coef)), Status.SUCCESS, Status.SINGULAR),
+            jnp.where(
+                ok & jnp.all(jnp.isfinite(coef)), Status.SUCCESS, Status.SINGULAR
+            ),
         ).astype(jnp.int32)
         coef = jnp.where(valid, coef, jnp.nan)
         return summarize(

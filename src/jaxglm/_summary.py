@@ -111,7 +111,9 @@ def summary(res: GLMResult, names: Sequence[str] | None = None) -> Summary:
     if not names:
         names = [f"x{j}" for j in range(p)]
     if len(names) != p:
-        raise ValueError(f"names has {len(names)} entries but the fit has {p} coefficients")
+        raise ValueError(
+            f"names has {len(names)} entries but the fit has {p} coefficients"
+        )
     se = np.asarray(res.se, dtype=float)
     z = np.asarray(res.z, dtype=float)
     pv = np.asarray(res.pvalues, dtype=float)
@@ -131,7 +133,9 @@ def summary(res: GLMResult, names: Sequence[str] | None = None) -> Summary:
     rows = []
     for i in range(p + 1):
         cells = [columns[0][i].ljust(widths[0])]
-        cells += [col[i].rjust(w) for col, w in zip(columns[1:5], widths[1:5], strict=True)]
+        cells += [
+            col[i].rjust(w) for col, w in zip(columns[1:5], widths[1:5], strict=True)
+        ]
         cells.append(columns[5][i].ljust(widths[5]))
         rows.append(" ".join(cells).rstrip())
 
@@ -150,9 +154,8 @@ def summary(res: GLMResult, names: Sequence[str] | None = None) -> Summary:
     lines += [head, *rows, "---"]
     lines.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
     lines.append("")
-    lines.append(
-        f"(Dispersion parameter for {family} family taken to be {scale:.{_DIGITS + 2}g})"
-    )
+    scale_text = f"{scale:.{_DIGITS + 2}g}"
+    lines.append(f"(Dispersion parameter for {family} family taken to be {scale_text})")
     lines.append("")
     null_dev = float(np.asarray(res.null_deviance))
     dev = float(np.asarray(res.deviance))
@@ -161,7 +164,9 @@ def summary(res: GLMResult, names: Sequence[str] | None = None) -> Summary:
     width = max(len(t) for t in dev_text)
     df_text = [str(df_null), str(df_resid)]
     df_width = max(len(t) for t in df_text)
-    for label, value, df in zip(("    Null", "Residual"), dev_text, df_text, strict=True):
+    for label, value, df in zip(
+        ("    Null", "Residual"), dev_text, df_text, strict=True
+    ):
         lines.append(
             f"{label} deviance: {value:>{width}}  on {df:>{df_width}}  "
             "degrees of freedom"

@@ -66,7 +66,9 @@ def _to_array(value, name: str):
         try:
             array = np.asarray(value)
         except (ValueError, TypeError) as err:
-            raise TypeError(f"{name} could not be read as a numeric array: {err}")
+            raise TypeError(
+                f"{name} could not be read as a numeric array: {err}"
+            ) from err
         if array.dtype.kind in "OUS":
             try:
                 array = array.astype(np.float64)
