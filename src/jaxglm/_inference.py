@@ -12,11 +12,14 @@ from jax.scipy.special import betainc, ndtr
 
 from ._family import Family
 from ._irls import constant_columns, irls, working_weights
-from ._linalg import gram, inverse_spd
+from ._linalg import condition_number, gram, inverse_spd
 from ._result import GLMResult
 from ._status import Status
 
 __all__ = ["summarize", "pvalues"]
+
+# cond(X'WX) * eps above this means the weighted least-squares solves are noise.
+_MAX_COND_EPS = 0.1
 
 
 def pvalues(z: jax.Array, df: jax.Array, use_t: bool) -> jax.Array:
@@ -110,6 +113,13 @@ def summarize(
     # API.md: R's BIC() counts every row, zero-weight rows included.
     bic = -2.0 * loglik + jnp.log(jnp.asarray(y.shape[0], dtype)) * k
 
+    # A fit whose information matrix is numerically singular in the working
+    # precision (float32 reaches this much sooner) is flagged, not trusted.
+    cond = condition_number(fisher, aliased)
+    ill_conditioned = ~(cond * jnp.finfo(dtype).eps < _MAX_COND_EPS)
+    status = jnp.where(
+        (status == Status.SUCCESS) & ill_conditioned, Status.SINGULAR, status
+    ).astype(jnp.int32)
     failed = status != Status.SUCCESS
     return GLMResult(
         coef=coef,
