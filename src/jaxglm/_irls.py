@@ -46,7 +46,9 @@ class IRLSOutput(NamedTuple):
 
 
 class _State(NamedTuple):
-    coef: jax.Array
+    coef: jax.Array  # last accepted coefficients
+    trial: jax.Array  # coefficients being tried (halved while invalid)
+    halvings: jax.Array  # halvings of the current trial so far
     eta: jax.Array
     mu: jax.Array
     objective: jax.Array  # deviance plus the ridge penalty
@@ -140,45 +142,50 @@ def irls(
         return eta, mu, objective
 
     def step(state: _State) -> _State:
-        w, mu_eta = working_weights(family, state.eta, state.mu, weights)
-        # Working residual; on the first pass coef is 0 and eta = link(mustart),
-        # so this is R's full working response z - offset.
-        resid = jnp.where(weights > 0, (y - state.mu) / mu_eta, 0.0)
-        target = state.eta - offset - X @ state.coef + resid
-        G = gram(X, w) + jnp.diag(penalty)
-        b = X.T @ (w * target) - penalty * state.coef
-        delta, ok = solve_spd(G, b, aliased)
-        coef = state.coef + delta
+        # One pass of the loop either takes a Fisher scoring step from the last
+        # accepted coefficients or, while the last trial was invalid, halves the
+        # trial towards them (R's inner loop, folded in: one loop compiles
+        # faster than two nested ones).
         previous = jnp.where(state.n_iter == 0, safe_coef, state.coef)
 
-        eta, mu, objective = evaluate(coef)
+        def scoring_step(_):
+            w, mu_eta = working_weights(family, state.eta, state.mu, weights)
+            # Working residual; on the first pass coef is 0 and eta is
+            # link(mustart), so this is R's full working response z - offset.
+            resid = jnp.where(weights > 0, (y - state.mu) / mu_eta, 0.0)
+            target = state.eta - offset - X @ state.coef + resid
+            G = gram(X, w) + jnp.diag(penalty)
+            b = X.T @ (w * target) - penalty * state.coef
+            delta, ok = solve_spd(G, b, aliased)
+            return state.coef + delta, ok
 
-        def halve_more(c):
-            k, _, eta, mu, objective = c
-            return (k < MAX_HALVINGS) & ~_valid(family, eta, mu, objective)
+        def halving_step(_):
+            return 0.5 * (state.trial + previous), jnp.ones((), bool)
 
-        def halve(c):
-            k, coef, *_ = c
-            coef = 0.5 * (coef + previous)
-            return (k + 1, coef, *evaluate(coef))
-
-        _, coef, eta, mu, objective = jax.lax.while_loop(
-            halve_more, halve, (0, coef, eta, mu, objective)
-        )
+        trial, ok = jax.lax.cond(state.halvings > 0, halving_step, scoring_step, None)
+        eta, mu, objective = evaluate(trial)
         valid = _valid(family, eta, mu, objective)
+        accept = valid & ok
+        give_up = ~valid & (state.halvings >= MAX_HALVINGS)
         failure = jnp.where(
-            ~ok, Status.SINGULAR, jnp.where(valid, Status.SUCCESS, Status.NONFINITE)
+            ~ok, Status.SINGULAR, jnp.where(give_up, Status.NONFINITE, Status.SUCCESS)
         ).astype(jnp.int32)
         change = jnp.abs(objective - state.objective) / (jnp.abs(objective) + 0.1)
         used_step = jnp.where(weights > 0, jnp.abs(eta - state.eta), 0.0)
+
+        def pick(new, old):
+            return jnp.where(accept, new, old)
+
         return _State(
-            coef=coef,
-            eta=eta,
-            mu=mu,
-            objective=objective,
-            step=jnp.max(used_step),
-            n_iter=state.n_iter + 1,
-            converged=(change < tol) & (failure == Status.SUCCESS),
+            coef=pick(trial, state.coef),
+            trial=trial,
+            halvings=jnp.where(accept, 0, state.halvings + 1).astype(jnp.int32),
+            eta=pick(eta, state.eta),
+            mu=pick(mu, state.mu),
+            objective=pick(objective, state.objective),
+            step=pick(jnp.max(used_step), state.step),
+            n_iter=state.n_iter + accept.astype(jnp.int32),
+            converged=accept & (change < tol),
             failure=failure,
         )
 
@@ -192,6 +199,8 @@ def irls(
     p = X.shape[1]
     init = _State(
         coef=jnp.zeros(p, dtype),
+        trial=jnp.zeros(p, dtype),
+        halvings=jnp.zeros((), jnp.int32),
         eta=eta0,
         mu=mu0,
         objective=family.deviance(y, mu0, weights),
