@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from ._family import Family
-from ._linalg import gram, solve_spd
+from ._linalg import normal_equations, solve_spd
 from ._status import Status
 
 __all__ = ["IRLSOutput", "irls", "working_weights", "constant_columns"]
@@ -152,10 +152,13 @@ def irls(
             w, mu_eta = working_weights(family, state.eta, state.mu, weights)
             # Working residual; on the first pass coef is 0 and eta is
             # link(mustart), so this is R's full working response z - offset.
+            # Later passes solve for the increment only (eta = X coef + offset),
+            # so rounding in the solve slows convergence but cannot bias it.
             resid = jnp.where(weights > 0, (y - state.mu) / mu_eta, 0.0)
-            target = state.eta - offset - X @ state.coef + resid
-            G = gram(X, w) + jnp.diag(penalty)
-            b = X.T @ (w * target) - penalty * state.coef
+            target = resid + jnp.where(state.n_iter == 0, state.eta - offset, 0.0)
+            G, b = normal_equations(X, w, target)
+            G = G + jnp.diag(penalty)
+            b = b - penalty * state.coef
             delta, ok = solve_spd(G, b, aliased)
             return state.coef + delta, ok
 
