@@ -16,6 +16,7 @@ from ._families import Tweedie as Tweedie
 from ._family import Family as Family
 from ._fit import add_intercept as add_intercept
 from ._fit import fit as fit
+from ._formula import glm as glm
 from ._many import fit_many as fit_many
 from ._predict import predict as predict
 from ._result import GLMResult as GLMResult
@@ -39,6 +40,8 @@ __all__ = [
     "Tweedie",
     "fit",
     "fit_many",
+    "glm",
+    "GLMRegressor",
     "predict",
     "summary",
     "add_intercept",
@@ -47,3 +50,12 @@ __all__ = [
     "ConvergenceWarning",
     "check",
 ]
+
+
+def __getattr__(name: str):
+    # scikit-learn is an optional extra and slow to import: load it on first use.
+    if name == "GLMRegressor":
+        from ._sklearn import GLMRegressor
+
+        return GLMRegressor
+    raise AttributeError(f"module 'jaxglm' has no attribute {name!r}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
@@ -23,8 +25,13 @@ def predict(
 
     Args:
         res: a fit from :func:`jaxglm.fit` (one fit; ``vmap`` for a batch).
-        X_new: design matrix with the fit's columns, (m, p).
+        X_new: design matrix with the fit's columns, (m, p); for a
+            :func:`jaxglm.glm` fit also a data frame (or dict of columns),
+            from which the formula rebuilds the design with the fit's levels
+            and its offset terms (rows with missing values predict NaN).
         offset: added to the linear predictor, (m,); R's ``offset`` in newdata.
+            For a formula fit it replaces the offset computed from the data;
+            it is required when the fit's offset was an array.
         which: ``"mean"`` for ``mu`` or ``"linear"`` for ``eta``.
 
     Returns:
@@ -32,6 +39,11 @@ def predict(
     """
     if which not in ("mean", "linear"):
         raise ValueError(f'which must be "mean" or "linear", got {which!r}')
+    if res.formula is not None and (
+        hasattr(X_new, "columns") or isinstance(X_new, Mapping)
+    ):
+        X_new, data_offset = res.formula.design(X_new, offset is not None)
+        offset = data_offset if offset is None else offset
     if hasattr(X_new, "to_numpy") and not isinstance(X_new, jax.Array):
         X_new = X_new.to_numpy()
     coef = jnp.where(res.aliased, 0.0, res.coef)

@@ -171,6 +171,9 @@ def summary(res: GLMResult, names: Sequence[str] | None = None) -> Summary:
             f"{label} deviance: {value:>{width}}  on {df:>{df_width}}  "
             "degrees of freedom"
         )
+    dropped = res.n_dropped
+    if dropped:
+        lines.append(f"  ({dropped} observations deleted due to missingness)")
     aic = float(np.asarray(res.aic))
     lines.append(f"AIC: {'NA' if math.isnan(aic) else f'{aic:.{_DIGITS + 1}g}'}")
     lines.append("")
