@@ -41,7 +41,9 @@ def _y_log_y_over(y: jax.Array, mu: jax.Array) -> jax.Array:
     """
     positive = y > 0
     safe_y = jnp.where(positive, y, 1.0)
-    return jnp.where(positive, safe_y * jnp.log(safe_y / mu), 0.0)
+    # log(y) - log(mu), not log(y / mu): a subnormal ratio is flushed to zero on
+    # CPU, which would give -inf for a tiny positive y.
+    return jnp.where(positive, safe_y * (jnp.log(safe_y) - jnp.log(mu)), 0.0)
 
 
 class Gaussian(Family):
