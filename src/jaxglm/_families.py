@@ -242,11 +242,15 @@ class NegativeBinomial(Family):
 
     def __post_init__(self):
         super().__post_init__()
-        if _is_concrete(self.alpha) and not bool(jnp.all(jnp.asarray(self.alpha) > 0)):
+        if _is_concrete(self.alpha) and not bool(jnp.all(self.valid_params())):
             raise ValueError(
-                f"NegativeBinomial alpha must be positive (Var = mu + alpha mu^2), "
-                f"got {self.alpha}; alpha -> 0 is the Poisson family"
+                f"NegativeBinomial alpha must be positive and finite (Var = mu + "
+                f"alpha mu^2), got {self.alpha}; alpha -> 0 is the Poisson family"
             )
+
+    def valid_params(self):
+        alpha = jnp.asarray(self.alpha)
+        return jnp.isfinite(alpha) & (alpha > 0)
 
     def variance(self, mu):
         return mu + as_param(self.alpha, mu) * mu**2
@@ -299,13 +303,15 @@ class Tweedie(Family):
     def __post_init__(self):
         super().__post_init__()
         if _is_concrete(self.power):
-            power = jnp.asarray(self.power)
-            ok = (power == 0) | (power >= 1)
-            if not bool(jnp.all(ok)):
+            if not bool(jnp.all(self.valid_params())):
                 raise ValueError(
                     f"Tweedie power must be 0 or >= 1 (no Tweedie distribution has "
                     f"0 < power < 1), got {self.power}"
                 )
+
+    def valid_params(self):
+        power = jnp.asarray(self.power)
+        return jnp.isfinite(power) & ((power == 0) | (power >= 1))
 
     def variance(self, mu):
         return mu ** as_param(self.power, mu)

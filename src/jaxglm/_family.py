@@ -112,6 +112,10 @@ class Family(Node):
         """Elementwise: is ``mu`` a possible mean for this family?"""
         return jnp.isfinite(mu)
 
+    def valid_params(self) -> jax.Array:
+        """Are the family parameters valid?  Traceable, for ``INVALID_INPUT``."""
+        return jnp.ones((), bool)
+
     def valid_y(self, y: jax.Array) -> jax.Array:
         """Elementwise: is ``y`` in the support of the response?"""
         return jnp.isfinite(y)

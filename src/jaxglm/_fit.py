@@ -14,7 +14,13 @@ from ._irls import constant_columns
 from ._linalg import aliased_columns
 from ._result import GLMResult
 from ._status import warn_if_failed
-from ._validate import as_family, is_concrete, prepare, valid_input_mask
+from ._validate import (
+    as_family,
+    cast_family,
+    is_concrete,
+    prepare,
+    valid_input_mask,
+)
 
 __all__ = ["fit", "fit_traced", "add_intercept"]
 
@@ -94,7 +100,7 @@ def fit(
         weights,
         offset_arr,
         l2,
-        family,
+        cast_family(family, X.dtype),
         tol=jnp.asarray(tol, X.dtype),
         max_iter=jnp.asarray(max_iter, jnp.int32),
         has_offset=offset is not None,

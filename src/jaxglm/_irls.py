@@ -216,13 +216,15 @@ def irls(
     )
     final = jax.lax.while_loop(keep_going, step, init)
 
-    at_edge = _at_edge(family, final.mu) & (weights > 0)
-    separated = (
-        family.separation_prone
-        & final.converged
-        & jnp.any(at_edge)
-        & (final.step > _SEPARATION_STEP)
+    used = weights > 0
+    running_off = jnp.any(_at_edge(family, final.mu, _SEPARATION_EDGE) & used) & (
+        final.step > _SEPARATION_STEP
     )
+    # R's glm.fit warning rule: fitted means within 10 eps of the bound.  A
+    # saturating inverse link (cloglog, loglog) parks them there and stops
+    # moving, so the step test above cannot see it.
+    at_bound = jnp.any(_at_edge(family, final.mu, 10 * jnp.finfo(dtype).eps) & used)
+    separated = family.separation_prone & final.converged & (running_off | at_bound)
     status = jnp.where(
         final.failure != Status.SUCCESS,
         final.failure,
@@ -236,7 +238,7 @@ def irls(
     return IRLSOutput(coef=coef, n_iter=final.n_iter, status=status)
 
 
-def _at_edge(family: Family, mu):
+def _at_edge(family: Family, mu, edge):
     if family.mean_support == "unit":
-        return jnp.minimum(mu, 1.0 - mu) < _SEPARATION_EDGE
-    return mu < _SEPARATION_EDGE
+        return jnp.minimum(mu, 1.0 - mu) < edge
+    return mu < edge

@@ -28,6 +28,7 @@ from ._result import GLMResult
 from ._status import Status, warn_if_failed
 from ._validate import (
     as_family,
+    cast_family,
     check_values,
     is_concrete,
     prepare,
@@ -57,10 +58,11 @@ def _gaussian_identity(X, Y, weights, offset, l2, family, *, tol, max_iter, has_
     aliased = aliased_columns(X, weights > 0)
     penalty = jnp.where(constant_columns(X), 0.0, l2)
     G = gram(X, weights) + jnp.diag(penalty)
-    rhs = (weights[:, None] * X).T @ (Y - offset).T  # (p, m)
+    offsets = jnp.broadcast_to(offset, Y.shape)  # (n,) shared or (m, n)
+    rhs = (weights[:, None] * X).T @ (Y - offsets).T  # (p, m)
     coef, ok = jax.vmap(lambda b: solve_spd(G, b, aliased), in_axes=1)(rhs)
 
-    def one(y, coef, ok):
+    def one(y, offset, coef, ok):
         valid = valid_input_mask(family, X, y, weights, offset, l2)
         status = jnp.where(
             ~valid,
@@ -76,7 +78,7 @@ def _gaussian_identity(X, Y, weights, offset, l2, family, *, tol, max_iter, has_
             has_offset=has_offset, tol=tol, max_iter=max_iter,
         )  # fmt: skip
 
-    return jax.vmap(one)(Y, coef, ok)
+    return jax.vmap(one)(Y, offsets, coef, ok)
 
 
 @functools.partial(
@@ -154,7 +156,7 @@ def fit_many(
         and w_axis is None
     )
     res = _fit_many_compiled(
-        X_arr, Y, weights, offset_arr, l2_arr, family,
+        X_arr, Y, weights, offset_arr, l2_arr, cast_family(family, dtype),
         tol=jnp.asarray(tol, dtype), max_iter=jnp.asarray(max_iter, jnp.int32),
         has_offset=offset is not None,
         w_axis=w_axis, o_axis=o_axis, shared=shared,

@@ -15,7 +15,14 @@ import numpy as np
 from . import _families
 from ._family import Family
 
-__all__ = ["as_family", "check_values", "prepare", "is_concrete", "valid_input_mask"]
+__all__ = [
+    "as_family",
+    "cast_family",
+    "check_values",
+    "is_concrete",
+    "prepare",
+    "valid_input_mask",
+]
 
 _FAMILY_NAMES = {
     "gaussian": _families.Gaussian,
@@ -62,7 +69,10 @@ def _to_array(value, name: str):
         array = value
     else:
         if hasattr(value, "to_numpy"):  # pandas Series/DataFrame, polars
-            value = value.to_numpy()
+            try:  # nullable pandas columns: pd.NA becomes NaN, caught below
+                value = value.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError):
+                value = value.to_numpy()
         try:
             array = np.asarray(value)
         except (ValueError, TypeError) as err:
@@ -205,17 +215,28 @@ def prepare(X, y, family: Family, weights, offset, l2, tol, max_iter):
             family, X, y, arrays.get("weights"), arrays.get("offset"), l2_array
         )
 
-    dtype = _float_dtype([*arrays.values(), l2_array])
+    # The data decide the working dtype; l2 (a Python float by default) follows.
+    dtype = _float_dtype(list(arrays.values()))
     out = {name: jnp.asarray(a, dtype=dtype) for name, a in arrays.items()}
     weights = out.get("weights", jnp.ones(n, dtype))
     offset = out.get("offset", jnp.zeros(n, dtype))
     return out["X"], out["y"], weights, offset, jnp.asarray(l2_array, dtype=dtype)
 
 
+def cast_family(family: Family, dtype) -> Family:
+    """Family parameters as arrays of the working dtype.
+
+    A Python float leaf is weakly typed and a NumPy scalar is not, so without
+    this the same fit would compile twice; float32 fits also stay float32.
+    """
+    return jax.tree_util.tree_map(lambda leaf: jnp.asarray(leaf, dtype), family)
+
+
 def valid_input_mask(family: Family, X, y, weights, offset, l2) -> jax.Array:
     """Scalar bool: the value checks of :func:`prepare`, traceable."""
     return (
-        jnp.all(jnp.isfinite(X))
+        jnp.all(family.valid_params())
+        & jnp.all(jnp.isfinite(X))
         & jnp.all(family.valid_y(y))
         & jnp.all(jnp.isfinite(weights) & (weights >= 0))
         & jnp.any(weights > 0)
