@@ -1,0 +1,89 @@
+"""Every notebook in ``notebooks/`` runs top to bottom (STYLE.md section 12).
+
+Each notebook is executed with nbclient in a fresh kernel.  The kernel is this
+interpreter (``sys.executable``), whatever kernels Jupyter has registered: the
+test writes a throw-away kernel spec to a temporary directory and puts it first
+on ``JUPYTER_PATH`` under a unique name, so a fresh clone needs only
+``pip install -e .[test]``.  A cell that raises fails the test; notebooks end with
+a cell of assertions, and the test also checks that it printed its all-clear.
+
+Marked ``notebooks``: deselect with ``-m "not notebooks"``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+KERNEL_NAME = "jaxglm-test-python"
+TIMEOUT = 600
+
+pytestmark = pytest.mark.notebooks
+
+
+@pytest.fixture
+def kernel_name(tmp_path, monkeypatch):
+    """A kernel spec that runs this very interpreter, first on JUPYTER_PATH."""
+    spec_dir = tmp_path / "jupyter" / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": f"Python ({sys.executable})",
+        "language": "python",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    # jupyter_core warns (DeprecationWarning, an error here) unless this is set.
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+    # jaxlib 0.10.2 can deadlock XLA:CPU's intra-op pool when as many batched
+    # LAPACK calls as the pool has threads run at once (two on a 2-core machine;
+    # the notebooks vmap hundreds of fits).  NPROC sizes that pool.
+    monkeypatch.setenv("NPROC", "16")
+    return KERNEL_NAME
+
+
+def _text_outputs(notebook) -> list[str]:
+    texts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                texts.append(output.get("text", ""))
+            elif "data" in output:
+                texts.append(output["data"].get("text/plain", ""))
+    return texts
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, f"no notebooks found in {NOTEBOOKS_DIR}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_runs(path, kernel_name):
+    notebook = nbformat.read(path, as_version=4)
+    # Committed without outputs (STYLE.md section 12).
+    assert all(not cell.get("outputs") for cell in notebook.cells if "outputs" in cell)
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=TIMEOUT,
+        kernel_name=kernel_name,
+        resources={"metadata": {"path": str(NOTEBOOKS_DIR)}},
+    )
+    client.execute()
+    errors = [
+        output
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
+    assert not errors, errors
+    texts = _text_outputs(notebook)
+    assert texts and "all checks passed" in texts[-1], texts[-3:]
