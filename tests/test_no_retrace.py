@@ -148,14 +148,18 @@ def test_new_family_parameter_values_do_not_recompile():
 
 def test_family_parameter_type_does_not_recompile():
     # A Python float is a weak-typed leaf, a NumPy or JAX scalar a strong one; fit
-    # casts family parameters to the working dtype so both share one program.
+    # casts family parameters to the working dtype so all share one program.
     X, y, offset = _data(1, NEGBIN)
     jg.fit(X, y, jg.NegativeBinomial(alpha=0.5), offset=offset)
     before = _fit_cache_size()
-    with compile_log() as compiled:
-        jg.fit(X, y, jg.NegativeBinomial(alpha=np.float64(0.6)), offset=offset)
-        jg.fit(X, y, jg.NegativeBinomial(alpha=jnp.asarray(0.7)), offset=offset)
+    jg.fit(X, y, jg.NegativeBinomial(alpha=np.float64(0.6)), offset=offset)
+    jg.fit(X, y, jg.NegativeBinomial(alpha=jnp.asarray(0.7)), offset=offset)
     assert _fit_cache_size() == before
+    # Once each kind has been seen (eager checks of the parameter included),
+    # new values compile nothing at all.
+    with compile_log() as compiled:
+        for alpha in (np.float64(0.8), jnp.asarray(0.9), 1.1):
+            jg.fit(X, y, jg.NegativeBinomial(alpha=alpha), offset=offset)
     assert compiled == []
 
 
