@@ -259,35 +259,12 @@ def _side_data(side: str):
     }
 
 
-_SAT_BUG = (
-    "library bug: {link} saturates (mu rounds to {edge} at eta ~ {eta}), the "
-    "deviance stops changing after a few steps and the fit is reported SUCCESS "
-    "with moderate coefficients although the MLE is at infinity"
-)
-_SIDE_CASES = []
-for _link in ("Logit", "Probit", "CLogLog", "LogLog", "Cauchit"):
-    for _side in ("ones", "zeros"):
-        for _kind in ("all", "quasi", "grouped"):
-            _bug = (_link, _side) in {("CLogLog", "ones"), ("LogLog", "zeros")}
-            _marks = (
-                [
-                    pytest.mark.xfail(
-                        strict=True,
-                        reason=_SAT_BUG.format(
-                            link=_link,
-                            edge=1 if _side == "ones" else 0,
-                            eta="+3.6" if _link == "CLogLog" else "-3.6",
-                        ),
-                    )
-                ]
-                if _bug
-                else []
-            )
-            _SIDE_CASES.append(
-                pytest.param(
-                    _link, _side, _kind, marks=_marks, id=f"{_link}-{_kind}-{_side}"
-                )
-            )
+_SIDE_CASES = [
+    pytest.param(link, side, kind, id=f"{link}-{kind}-{side}")
+    for link in ("Logit", "Probit", "CLogLog", "LogLog", "Cauchit")
+    for side in ("ones", "zeros")
+    for kind in ("all", "quasi", "grouped")
+]
 
 
 @pytest.mark.parametrize(("link", "side", "kind"), _SIDE_CASES)
@@ -365,6 +342,34 @@ def test_extreme_but_finite_probit_is_not_flagged():
     assert int(res.status) == S.SUCCESS and bool(res.converged)
     assert float(np.min(res.mu)) < 1e-10
     assert np.all(np.isfinite(np.asarray(res.coef)))
+
+
+def test_cloglog_fit_with_saturated_means_is_not_flagged():
+    # Grouped data, 50 trials: the low-x rows are mixed (0 < y < 1) and span all
+    # three columns, so no separating direction exists and the MLE is finite; the
+    # top rows have p = 1 - exp(-exp(4.5)), which rounds to 1 in float64.
+    p = -np.expm1(-np.exp(0.5 + 4.0 * X_LIN))
+    y = _rng(51).binomial(50, p) / 50.0
+    assert np.linalg.matrix_rank(X[(y > 0) & (y < 1)]) == 3
+    res = jg.fit(X, y, jg.Binomial(link=jg.links.CLogLog()), weights=np.full(N, 50.0))
+    assert int(res.status) == S.SUCCESS and bool(res.converged)
+    assert np.all(np.abs(np.asarray(res.coef)) < 10)
+
+
+def test_loglog_fit_without_separation_finds_the_mle():
+    rng = _rng(2405615036)
+    Z = rng.uniform(-1.0, 1.0, size=(N, 2))
+    y = rng.binomial(np.ones(N, np.int64), special.expit(Z @ [0.5, 0.5])) / 1.0
+    X_ = np.column_stack([np.ones(N), Z])
+    # mixed outcomes everywhere: logit, probit, cloglog and cauchit all converge
+    ref = jg.fit(X_, y, jg.Binomial())
+    assert int(ref.status) == S.SUCCESS and float(ref.deviance) < 21
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jg.ConvergenceWarning)
+        res = jg.fit(X_, y, jg.Binomial(link=jg.links.LogLog()))
+    assert int(res.status) == S.SUCCESS, S(int(res.status)).name
+    assert float(res.deviance) <= float(res.null_deviance)
+    assert np.all(np.abs(np.asarray(res.coef)) < 100)
 
 
 def test_tiny_but_finite_poisson_means_are_not_flagged():

@@ -3,12 +3,14 @@
 This follows R's ``glm.fit``: start from the family's ``mustart``, iterate
 weighted least squares on the working response, halve the step while the
 deviance is non-finite or the mean/linear predictor is invalid, and stop when
-``|dev - dev_old| / (|dev| + 0.1) < tol``.  Two departures, both in the user's
+``|dev - dev_old| / (|dev| + 0.1) < tol``.  Three departures, all in the user's
 favour:
 
 * The first step, which R takes with no previous coefficients (and so cannot
   halve: "please supply starting values"), halves towards the intercept-only
   fit.  Poisson/identity or Gamma/identity then converge from the default start.
+* A step that raises the deviance (by more than the tolerance) is halved, as
+  in the glm2 package, so non-canonical links cannot overshoot and diverge.
 * A fit that meets the deviance rule while its linear predictor is still
   running off to infinity -- the signature of (quasi-)separation, where each
   Newton step moves the separated rows by about one unit of eta while their
@@ -24,7 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from ._family import Family
-from ._linalg import normal_equations, solve_spd
+from ._linalg import aliased_columns, normal_equations, solve_spd
 from ._status import Status
 
 __all__ = ["IRLSOutput", "irls", "working_weights", "constant_columns"]
@@ -168,12 +170,19 @@ def irls(
         trial, ok = jax.lax.cond(state.halvings > 0, halving_step, scoring_step, None)
         eta, mu, objective = evaluate(trial)
         valid = _valid(family, eta, mu, objective)
-        accept = valid & ok
-        give_up = ~valid & (state.halvings >= MAX_HALVINGS)
+        change = (objective - state.objective) / (jnp.abs(objective) + 0.1)
+        # Unlike R's glm.fit (but as glm2), a step that raises the deviance by
+        # more than the tolerance is halved too: Fisher scoring with a
+        # non-canonical link can overshoot into a region where it runs off to
+        # infinity on data that have a finite MLE.  The first step is exempt,
+        # as its reference point, mustart, is not a fit of the model.
+        worse = (state.n_iter > 0) & (change >= tol)
+        out_of_halvings = state.halvings >= MAX_HALVINGS
+        accept = valid & ok & (~worse | out_of_halvings)
+        give_up = ~valid & out_of_halvings
         failure = jnp.where(
             ~ok, Status.SINGULAR, jnp.where(give_up, Status.NONFINITE, Status.SUCCESS)
         ).astype(jnp.int32)
-        change = jnp.abs(objective - state.objective) / (jnp.abs(objective) + 0.1)
         used_step = jnp.where(weights > 0, jnp.abs(eta - state.eta), 0.0)
 
         def pick(new, old):
@@ -188,7 +197,7 @@ def irls(
             objective=pick(objective, state.objective),
             step=pick(jnp.max(used_step), state.step),
             n_iter=state.n_iter + accept.astype(jnp.int32),
-            converged=accept & (change < tol),
+            converged=accept & (jnp.abs(change) < tol),
             failure=failure,
         )
 
@@ -220,9 +229,20 @@ def irls(
     running_off = jnp.any(_at_edge(family, final.mu, _SEPARATION_EDGE) & used) & (
         final.step > _SEPARATION_STEP
     )
+    check = family.separation_prone & final.converged
     # A saturating inverse link (cloglog towards 1, loglog towards 0) stops
-    # moving before eta does, so this test misses it: see test_hard_data.py.
-    separated = family.separation_prone & final.converged & running_off
+    # moving once the separated rows' means round to the edge, so the step test
+    # above misses it; the rank test below catches it.
+    separated = check & (
+        running_off
+        | jax.lax.cond(
+            check & jnp.any(_fitted_exactly(family, y, final.mu) & used),
+            lambda: _unidentified_without_edge_rows(
+                family, X, y, final.mu, used, aliased
+            ),
+            lambda: jnp.zeros((), bool),
+        )
+    )
     status = jnp.where(
         final.failure != Status.SUCCESS,
         final.failure,
@@ -240,3 +260,27 @@ def _at_edge(family: Family, mu, edge):
     if family.mean_support == "unit":
         return jnp.minimum(mu, 1.0 - mu) < edge
     return mu < edge
+
+
+def _fitted_exactly(family: Family, y, mu):
+    """Rows whose y sits on the edge of the support and whose mean is within
+    ``_SEPARATION_EDGE`` of it: the rows a separating direction would push."""
+    if family.mean_support == "unit":
+        return ((y == 1.0) & (1.0 - mu < _SEPARATION_EDGE)) | (
+            (y == 0.0) & (mu < _SEPARATION_EDGE)
+        )
+    return (y == 0.0) & (mu < _SEPARATION_EDGE)
+
+
+def _unidentified_without_edge_rows(family: Family, X, y, mu, used, aliased):
+    """Whether the rows not fitted exactly leave a coefficient direction free.
+
+    At a finite MLE the rows with y strictly inside the support (and those
+    fitted away from the edge) pin down every coefficient in practice; if they
+    do not -- their design has lower rank than the whole design -- some
+    direction moves only rows already at the edge, which is a
+    (quasi-)separating direction: the likelihood keeps rising along it.  This
+    is what a saturating link leaves behind once its means round to the edge.
+    """
+    rest = used & ~_fitted_exactly(family, y, mu)
+    return jnp.any(aliased_columns(X, rest) & ~aliased)
