@@ -6,6 +6,10 @@ fits ``vmap`` into batches and differentiate implicitly at the optimum.
 
 from . import datasets as datasets
 from . import links as links
+from . import plot as plot
+from ._diagnostics import Influence as Influence
+from ._diagnostics import influence as influence
+from ._diagnostics import residuals as residuals
 from ._families import Binomial as Binomial
 from ._families import Gamma as Gamma
 from ._families import Gaussian as Gaussian
@@ -44,6 +48,10 @@ __all__ = [
     "GLMRegressor",
     "predict",
     "summary",
+    "residuals",
+    "influence",
+    "Influence",
+    "plot",
     "add_intercept",
     "GLMResult",
     "Status",

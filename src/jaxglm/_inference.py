@@ -140,6 +140,8 @@ def summarize(
         rank=rank,
         mu=mu,
         eta=eta,
+        y=y,
+        weights=weights,
         n_iter=n_iter,
         converged=~failed,
         status=status,

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import ndtri
 
+from ._diagnostics import residuals
 from ._family import Family
 from ._pytree import Node, static_field
 
@@ -40,6 +41,9 @@ class GLMResult(Node):
     rank: jax.Array
     mu: jax.Array
     eta: jax.Array
+    #: the response and prior weights of the fit, (n,) (R's ``y``, ``prior.weights``)
+    y: jax.Array
+    weights: jax.Array
     n_iter: jax.Array
     converged: jax.Array
     status: jax.Array
@@ -61,6 +65,13 @@ class GLMResult(Node):
         dtype = jnp.result_type(self.coef)
         crit = ndtri(jnp.asarray(0.5 + level / 2.0, dtype=dtype))
         return jnp.stack([self.coef - crit * self.se, self.coef + crit * self.se], -1)
+
+    def residuals(self, kind: str = "deviance") -> jax.Array:
+        """Residuals of the fit, (n,); see :func:`jaxglm.residuals`.
+
+        Matches R: ``residuals(fit, type = kind)``.
+        """
+        return residuals(self, kind)
 
     @property
     def estimates_dispersion(self) -> bool:
