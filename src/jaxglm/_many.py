@@ -6,6 +6,9 @@ never copied m times; each fit keeps its own convergence and status.  For the
 Gaussian family with identity link and shared weights, IRLS is one weighted
 least-squares solve, so a single factorisation of ``X'WX`` serves every
 response.
+
+Very many responses are fitted in batches of equal shape (``batch_size``): one
+compile, a Python loop over the batches, and an optional progress bar.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from ._fit import fit_traced
 from ._inference import summarize
 from ._irls import constant_columns
 from ._linalg import aliased_columns, gram, solve_spd
+from ._progressbar import progress_bar, wants_progress
 from ._result import GLMResult
 from ._status import Status, warn_if_failed
 from ._validate import (
@@ -36,6 +40,14 @@ from ._validate import (
 )
 
 __all__ = ["fit_many"]
+
+# Above AUTO_BATCH_ABOVE responses, fit_many works in batches of DEFAULT_BATCH_SIZE
+# unless told otherwise. Throughput per fit is flat from a few hundred to ~16k
+# fits per batch on a 2-core CPU (Poisson and logistic, n = 200-2000, p = 2-4;
+# 4096 was at or near the best in each), while memory grows with the batch, so
+# 4096 keeps both throughput and memory (a few (4096, n) arrays) in check.
+DEFAULT_BATCH_SIZE = 4096
+AUTO_BATCH_ABOVE = 8192
 
 
 def _batch_axis(value, m: int, n: int, name: str):
@@ -98,6 +110,60 @@ def _fit_many_compiled(
     )(Y, weights, offset)
 
 
+def _batch_size(batch_size, m: int, concrete: bool) -> int:
+    """Responses per compiled call: ``batch_size``, the default, or all ``m``."""
+    if batch_size is None:
+        auto = concrete and m > AUTO_BATCH_ABOVE
+        return DEFAULT_BATCH_SIZE if auto else max(m, 1)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
+        raise ValueError(
+            f"batch_size must be a positive integer (responses per compiled "
+            f"call) or None, got {batch_size!r}"
+        )
+    if batch_size < 1:
+        raise ValueError(
+            f"batch_size must be a positive integer (responses per compiled "
+            f"call) or None, got {batch_size}"
+        )
+    return min(int(batch_size), max(m, 1))
+
+
+def _rows(value, axis, index):
+    """Rows ``index`` of a per-response (m, n) input; shared inputs as they are."""
+    return value if axis is None else value[index]
+
+
+def _in_batches(
+    run, Y, weights, offset, w_axis, o_axis, size, bar, *, wait: bool
+) -> GLMResult:
+    """``run`` on ``size``-response slices of Y, concatenated along axis 0.
+
+    The last slice is padded to ``size`` by repeating the last response (its
+    fits are dropped), so every call has one shape and compiles once.  With
+    ``wait``, each batch finishes before the next is sent, so the bar is true
+    and at most one batch's intermediates are alive.
+    """
+    m = Y.shape[0]
+    if size >= m:
+        res = run(Y, weights, offset)
+        if wait:
+            jax.block_until_ready(res)
+        bar.update(m)
+        return res
+    parts = []
+    for start in range(0, m, size):
+        index = np.minimum(np.arange(start, start + size), m - 1)
+        res = run(Y[index], _rows(weights, w_axis, index), _rows(offset, o_axis, index))
+        kept = min(size, m - start)
+        if kept < size:
+            res = jax.tree.map(lambda leaf, kept=kept: leaf[:kept], res)
+        parts.append(res)
+        if wait:
+            jax.block_until_ready(parts[-1])
+        bar.update(kept)
+    return jax.tree.map(lambda *leaves: jnp.concatenate(leaves), *parts)
+
+
 def fit_many(
     X: ArrayLike,
     Y: ArrayLike,
@@ -108,12 +174,22 @@ def fit_many(
     l2: ArrayLike = 0.0,
     tol: float = 1e-8,
     max_iter: int = 100,
+    batch_size: int | None = None,
+    progress: bool | None = None,
 ) -> GLMResult:
     """Fit one GLM per response, all sharing the design ``X``.
 
     Equivalent to ``jax.vmap(lambda y: jg.fit(X, y, family))(Y)`` but validates
     eagerly, never copies ``X``, and solves Gaussian/identity batches with one
     factorisation.
+
+    Long runs go in batches: the responses are split into ``batch_size`` rows
+    (the last batch padded to the same shape, so there is one compile), fitted
+    one batch after another in a Python loop, and the results concatenated;
+    they equal the results of one call. The working memory of the fits then
+    grows with the batch rather than with m. Without ``batch_size``, more than
+    8192 responses are fitted in batches of 4096 (measured: throughput per fit
+    is flat from a few hundred to thousands of fits per batch on CPU).
 
     Args:
         X: shared design matrix, (n, p).
@@ -123,11 +199,24 @@ def fit_many(
         weights: prior weights, (n,) shared or (m, n) per response.
         offset: offset, (n,) shared or (m, n) per response.
         l2, tol, max_iter: as in :func:`jaxglm.fit`.
+        batch_size: responses per compiled call; None: all at once up to 8192,
+            batches of 4096 above. Under ``jax.jit`` only an explicit
+            ``batch_size`` splits the batch (the loop is then unrolled).
+        progress: show a progress bar over the batches: None (default) only
+            when run interactively (a terminal or Jupyter) and there is more
+            than one batch; True always; False never. Uses tqdm when installed
+            (``pip install "jaxglm-stats[progress]"``), else a line on stderr.
 
     Returns:
         A :class:`GLMResult` whose fields have a leading axis of length m.
+
+    Raises:
+        ValueError: mismatched shapes, invalid values (as :func:`jaxglm.fit`),
+            a ``batch_size`` that is not a positive integer, or a ``progress``
+            that is not None, True or False.
     """
     family = as_family(family)
+    show = wants_progress(progress)
     if not isinstance(Y, jax.Array):
         Y = np.asarray(Y.to_numpy() if hasattr(Y, "to_numpy") else Y)
     if Y.ndim != 2:
@@ -143,11 +232,12 @@ def fit_many(
         )
     w_axis = _batch_axis(weights, m, n, "weights")
     o_axis = _batch_axis(offset, m, n, "offset")
-    if is_concrete(X, Y, weights, offset, l2, family):
+    concrete = is_concrete(X, Y, weights, offset, l2, family)
+    size = _batch_size(batch_size, m, concrete)
+    if concrete:
         check_values(family, X, Y, weights, offset, l2, y_name="Y")
     X_arr, _, _, _, l2_arr = prepare(X, Y[0], family, None, None, l2, tol, max_iter)
     dtype = X_arr.dtype
-    Y = jnp.asarray(Y, dtype)
     weights = jnp.ones(n, dtype) if weights is None else jnp.asarray(weights, dtype)
     offset_arr = jnp.zeros(n, dtype) if offset is None else jnp.asarray(offset, dtype)
     shared = (
@@ -155,12 +245,28 @@ def fit_many(
         and isinstance(family.link, links.Identity)
         and w_axis is None
     )
-    res = _fit_many_compiled(
-        X_arr, Y, weights, offset_arr, l2_arr, cast_family(family, dtype),
-        tol=jnp.asarray(tol, dtype), max_iter=jnp.asarray(max_iter, jnp.int32),
-        has_offset=offset is not None,
-        w_axis=w_axis, o_axis=o_axis, shared=shared,
-    )  # fmt: skip
+    family = cast_family(family, dtype)
+    tol_arr = jnp.asarray(tol, dtype)
+    max_iter_arr = jnp.asarray(max_iter, jnp.int32)
+
+    has_offset = offset is not None
+
+    def run(Y, weights, offset):
+        return _fit_many_compiled(
+            X_arr, jnp.asarray(Y, dtype), weights, offset, l2_arr, family,
+            tol=tol_arr, max_iter=max_iter_arr, has_offset=has_offset,
+            w_axis=w_axis, o_axis=o_axis, shared=shared,
+        )  # fmt: skip
+
+    # A bar needs concrete results to wait for; with one batch, only on request.
+    show = show and concrete and (size < m or progress is True)
+    bar = progress_bar(m, "fit_many", enabled=show)
+    try:
+        res = _in_batches(
+            run, Y, weights, offset_arr, w_axis, o_axis, size, bar, wait=concrete
+        )
+    finally:
+        bar.close()
     if is_concrete(res):
         warn_if_failed(res)
     return res
