@@ -7,6 +7,8 @@ fits ``vmap`` into batches and differentiate implicitly at the optimum.
 from . import datasets as datasets
 from . import links as links
 from . import plot as plot
+from ._chunks import chunks_from_arrays as chunks_from_arrays
+from ._chunks import chunks_from_parquet as chunks_from_parquet
 from ._diagnostics import Influence as Influence
 from ._diagnostics import influence as influence
 from ._diagnostics import residuals as residuals
@@ -27,6 +29,8 @@ from ._result import GLMResult as GLMResult
 from ._status import ConvergenceWarning as ConvergenceWarning
 from ._status import Status as Status
 from ._status import check as check
+from ._stream import fit_stream as fit_stream
+from ._stream_result import StreamResult as StreamResult
 from ._summary import summary as summary
 
 __version__ = "0.1.0"
@@ -44,6 +48,10 @@ __all__ = [
     "Tweedie",
     "fit",
     "fit_many",
+    "fit_stream",
+    "chunks_from_arrays",
+    "chunks_from_parquet",
+    "StreamResult",
     "glm",
     "GLMRegressor",
     "predict",

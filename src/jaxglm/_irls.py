@@ -102,7 +102,9 @@ def _start(family: Family, X, y, weights, offset):
     const = constant_columns(X)
     first = jnp.argmax(const)
     mean_offset = jnp.sum(jnp.where(used, weights * offset, 0.0)) / total
-    intercept = (link.link(ybar) - mean_offset) / X[0, first]
+    # X[0][first], not X[0, first]: a dynamic index into a row-sharded X makes
+    # GSPMD gather all of X onto every device; the static row slice does not.
+    intercept = (link.link(ybar) - mean_offset) / X[0][first]
     safe_coef = jnp.where(
         (jnp.arange(X.shape[1]) == first) & jnp.any(const), intercept, 0.0
     )

@@ -58,9 +58,18 @@ def as_family(family) -> Family:
 
 
 def is_concrete(*values) -> bool:
-    """True when no value is a tracer, so its numbers can be inspected."""
+    """True when every value's numbers can be inspected in this process.
+
+    Tracers cannot, and neither can an array spread over several processes
+    (``jax.distributed``), which this process sees only part of: both are
+    checked inside the fit instead (``Status.INVALID_INPUT``).
+    """
     leaves = jax.tree_util.tree_leaves(values)
-    return not any(isinstance(leaf, jax.core.Tracer) for leaf in leaves)
+    return not any(
+        isinstance(leaf, jax.core.Tracer)
+        or (isinstance(leaf, jax.Array) and not leaf.is_fully_addressable)
+        for leaf in leaves
+    )
 
 
 def _to_array(value, name: str):
@@ -117,8 +126,13 @@ def _check_finite(name: str, array: np.ndarray) -> None:
         )
 
 
-def check_values(family: Family, X, y, weights, offset, l2, y_name="y") -> None:
-    """Raise ValueError for non-finite values, bad weights or y off the support."""
+def check_values(
+    family: Family, X, y, weights, offset, l2, y_name="y", require_weight=True
+) -> None:
+    """Raise ValueError for non-finite values, bad weights or y off the support.
+
+    ``require_weight=False`` accepts all-zero weights (one block of a stream).
+    """
     X, y = np.asarray(X), np.asarray(y)
     _check_finite("X", X)
     _check_finite(y_name, y)
@@ -130,7 +144,7 @@ def check_values(family: Family, X, y, weights, offset, l2, y_name="y") -> None:
                 f"weights must be non-negative, found {weights[weights < 0][0]} at "
                 f"index {_first_bad(weights < 0)}"
             )
-        if not (weights > 0).any(axis=-1).all():
+        if require_weight and not (weights > 0).any(axis=-1).all():
             raise ValueError("weights are all zero; at least one row must carry weight")
     if offset is not None:
         _check_finite("offset", np.asarray(offset))
