@@ -23,6 +23,19 @@ TOP_LEVEL = [
     "check",
     "links",
     *DEFAULT_LINK,  # the family constructors
+    # beyond API.md: batches, formulas, diagnostics, plots, streaming (README)
+    "fit_many",
+    "glm",
+    "GLMRegressor",
+    "residuals",
+    "influence",
+    "Influence",
+    "plot",
+    "fit_stream",
+    "chunks_from_arrays",
+    "chunks_from_parquet",
+    "StreamResult",
+    "datasets",
 ]
 STATUS_CODES = [
     "SUCCESS",
@@ -50,6 +63,8 @@ RESULT_FIELDS = [
     "rank",
     "mu",
     "eta",
+    "y",
+    "weights",
     "n_iter",
     "converged",
     "status",

@@ -231,7 +231,10 @@ def irls(
     running_off = jnp.any(_at_edge(family, final.mu, _SEPARATION_EDGE) & used) & (
         final.step > _SEPARATION_STEP
     )
-    check = family.separation_prone & final.converged
+    # A fit whose Cholesky broke down while its linear predictor ran off
+    # (heavy-tailed links such as cauchit) is separated too, not singular.
+    stopped = final.converged | (final.failure == Status.SINGULAR)
+    check = family.separation_prone & stopped
     # A saturating inverse link (cloglog towards 1, loglog towards 0) stops
     # moving once the separated rows' means round to the edge, so the step test
     # above misses it; the rank test below catches it.
@@ -246,11 +249,11 @@ def irls(
         )
     )
     status = jnp.where(
-        final.failure != Status.SUCCESS,
-        final.failure,
+        separated,
+        Status.SEPARATION,
         jnp.where(
-            separated,
-            Status.SEPARATION,
+            final.failure != Status.SUCCESS,
+            final.failure,
             jnp.where(final.converged, Status.SUCCESS, Status.MAX_ITER),
         ),
     ).astype(jnp.int32)

@@ -280,7 +280,9 @@ def fit_stream(
     if main.n_iter == 0:
         last = passes.run("statistics", final_point, **known)
         final = last.main
-    separation_check = family.separation_prone and main.converged
+    # as _irls.irls: a breakdown while running off is separation, not singular
+    stopped = main.converged or main.failure == Status.SINGULAR
+    separation_check = family.separation_prone and stopped
     running_off = bool(final.at_edge) and main.step > _SEPARATION_STEP
     rank_test = separation_check and not running_off and bool(final.exact)
     loglik_scale = np.ones((), dtype)
@@ -299,10 +301,10 @@ def fit_stream(
         )
     )
 
-    if main.failure != Status.SUCCESS:
-        status = main.failure
-    elif separated:
+    if separated:
         status = Status.SEPARATION
+    elif main.failure != Status.SUCCESS:
+        status = main.failure
     else:
         status = Status.SUCCESS if main.converged else Status.MAX_ITER
     if not has_intercept:
