@@ -23,8 +23,12 @@ $(STAMP): pyproject.toml | $(VPY)
 demo: install
 	$(VPY) -m jaxglm.demo
 
+# Two worker processes, one test file each at a time: compiling dominates the
+# suite and is mostly single-threaded, and files share compiled programs.
+PYTEST_WORKERS ?= 2
+
 test: install
-	$(VPY) -m pytest -q
+	$(VPY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 lint:
 	@test -x $(VENV)/bin/ruff || $(VPY) -m pip install ruff

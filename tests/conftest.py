@@ -57,6 +57,7 @@ if str(_TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(_TESTS_DIR))
 
 import refdata  # noqa: E402
+from jaxmem import release_compiled_programs_if_needed  # noqa: E402
 
 _IN_CI = bool(os.environ.get("CI"))
 settings.register_profile(
@@ -86,6 +87,13 @@ def pytest_collection_modifyitems(
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip_slow)
+
+
+@pytest.fixture(autouse=True)
+def _bounded_memory_maps():
+    """Every test starts under the memory-map cap (tests/jaxmem.py)."""
+    release_compiled_programs_if_needed()
+    yield
 
 
 @pytest.fixture(scope="session")

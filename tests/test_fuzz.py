@@ -28,7 +28,6 @@ programs, the same ones tests/test_hard_data.py uses -- while the "long" profile
 from __future__ import annotations
 
 import dataclasses
-import gc
 import re
 import warnings
 
@@ -41,6 +40,7 @@ from scipy import optimize, special
 
 import jaxglm as jg
 from cases import CASES, Case
+from jaxmem import release_compiled_programs_if_needed
 
 PROFILE_EXAMPLES = settings().max_examples  # 25 by default, 1000 with "long"
 LONG = PROFILE_EXAMPLES >= 1000
@@ -342,29 +342,10 @@ def _round_int(a: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------
 
 
-# XLA's CPU backend maps ~300 memory regions per compiled fit program, and Linux caps
-# a process at vm.max_map_count (65530 by default) -- about 200 programs -- after
-# which XLA aborts or segfaults while compiling. The long profile compiles several
-# hundred (family, link, shape, dtype, offset) programs, so it drops JAX's compiled
-# programs when the process gets close to the cap.
-_MAPS = "/proc/self/maps"
-_MAP_BUDGET = 40_000
-
-
-def _release_compiled_programs_if_needed() -> None:
-    try:
-        with open(_MAPS) as maps:
-            count = sum(1 for _ in maps)
-    except OSError:  # not Linux
-        return
-    if count > _MAP_BUDGET:
-        jax.clear_caches()
-        gc.collect()
-
-
 def _run(ex: Example):
     """Fit, returning (result or exception, the warnings issued)."""
-    _release_compiled_programs_if_needed()
+    # one test runs many examples: check the map cap per example
+    release_compiled_programs_if_needed()
     float32 = ex.dtype == "float32"
     cast = (
         (lambda a: None if a is None else np.asarray(a, np.float32))

@@ -99,7 +99,9 @@ def _update(track: _Track, trial, sums: ModelSums, model: _Model, tol) -> _Track
     objective = sums.deviance + np.sum(model.penalty * trial**2)
     valid = bool(np.isfinite(objective)) and not sums.invalid
     change = (objective - track.objective) / (abs(objective) + 0.1)
-    worse = track.n_iter > 0 and change >= tol  # the glm2 rule of _irls
+    # the glm2 rule of _irls, rounding-level rises accepted
+    floor = np.sqrt(np.finfo(track.coef.dtype).eps)
+    worse = track.n_iter > 0 and change >= max(tol, floor)
     out_of_halvings = track.halvings >= MAX_HALVINGS
     failure = Status.NONFINITE if not valid and out_of_halvings else Status.SUCCESS
     if valid and (not worse or out_of_halvings):
