@@ -113,8 +113,12 @@ def _fit_many_compiled(
 def _batch_size(batch_size, m: int, concrete: bool) -> int:
     """Responses per compiled call: ``batch_size``, the default, or all ``m``."""
     if batch_size is None:
-        auto = concrete and m > AUTO_BATCH_ABOVE
-        return DEFAULT_BATCH_SIZE if auto else max(m, 1)
+        if not (concrete and m > AUTO_BATCH_ABOVE):
+            return max(m, 1)
+        # as even as possible, so padding the last batch wastes little
+        # (10,000 responses: 3 batches of 3334, not 3 of 4096)
+        batches = -(-m // DEFAULT_BATCH_SIZE)
+        return -(-m // batches)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
         raise ValueError(
             f"batch_size must be a positive integer (responses per compiled "
@@ -188,8 +192,9 @@ def fit_many(
     one batch after another in a Python loop, and the results concatenated;
     they equal the results of one call. The working memory of the fits then
     grows with the batch rather than with m. Without ``batch_size``, more than
-    8192 responses are fitted in batches of 4096 (measured: throughput per fit
-    is flat from a few hundred to thousands of fits per batch on CPU).
+    8192 responses are fitted in batches of at most 4096, as even as possible
+    (measured: throughput per fit is flat from a few hundred to thousands of
+    fits per batch on CPU).
 
     Args:
         X: shared design matrix, (n, p).
@@ -200,7 +205,7 @@ def fit_many(
         offset: offset, (n,) shared or (m, n) per response.
         l2, tol, max_iter: as in :func:`jaxglm.fit`.
         batch_size: responses per compiled call; None: all at once up to 8192,
-            batches of 4096 above. Under ``jax.jit`` only an explicit
+            even batches of at most 4096 above. Under ``jax.jit`` only an explicit
             ``batch_size`` splits the batch (the loop is then unrolled).
         progress: show a progress bar over the batches: None (default) only
             when run interactively (a terminal or Jupyter) and there is more
