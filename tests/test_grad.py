@@ -269,8 +269,8 @@ def test_grad_under_vmap_equals_per_fit_grads():
         out_i, res_i = program(case)(one)
         # The fits run to the float64 tolerance floor, where whether one more
         # iteration is needed is decided by rounding, and a batched program
-        # rounds differently from a single one (seen: 8 vs 9 on one CPU, equal
-        # on another); the converged answers and their gradients must agree.
+        # rounds differently from a single one (seen here: 8 vs 9 iterations);
+        # the converged answers and their gradients must agree.
         assert int(res.status[i]) == int(res_i.status) == jg.Status.SUCCESS
         assert abs(int(res.n_iter[i]) - int(res_i.n_iter)) <= 1
         # one iteration more or less moves the answer by the truncation error

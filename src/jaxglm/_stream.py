@@ -26,7 +26,7 @@ from ._status import Status, warn_if_failed
 from ._stream_pass import Control, Layout, ModelSums, PassSums, Point, run_pass
 from ._stream_progress import PassProgress
 from ._stream_result import StreamResult, assemble
-from ._validate import as_family, cast_family
+from ._validate import as_family, cast_family, check_loop_options
 
 __all__ = ["fit_stream"]
 
@@ -124,12 +124,7 @@ def _point(track: _Track | None, trial, q: int, dtype) -> Point:
 
 
 def _check_options(l2, tol, max_iter) -> None:
-    if not isinstance(max_iter, int | np.integer) or isinstance(max_iter, bool):
-        raise TypeError(f"max_iter must be an int, got {type(max_iter).__name__}")
-    if max_iter < 1:
-        raise ValueError(f"max_iter must be at least 1, got {max_iter}")
-    if not (isinstance(tol, float | int | np.floating) and tol > 0):
-        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    check_loop_options(tol, max_iter)
     l2_value = np.asarray(l2)
     if l2_value.ndim != 0 or not np.isfinite(l2_value) or l2_value < 0:
         raise ValueError(f"l2 must be a finite non-negative scalar penalty, got {l2}")

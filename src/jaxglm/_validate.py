@@ -126,6 +126,16 @@ def _check_finite(name: str, array: np.ndarray) -> None:
         )
 
 
+def check_loop_options(tol, max_iter) -> None:
+    """Raise for a ``max_iter`` that is not an int >= 1 or a non-positive ``tol``."""
+    if not isinstance(max_iter, int | np.integer) or isinstance(max_iter, bool):
+        raise TypeError(f"max_iter must be an int, got {type(max_iter).__name__}")
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be at least 1, got {max_iter}")
+    if not (isinstance(tol, float | int | np.floating) and tol > 0):
+        raise ValueError(f"tol must be a positive number, got {tol!r}")
+
+
 def check_values(
     family: Family, X, y, weights, offset, l2, y_name="y", require_weight=True
 ) -> None:
@@ -174,12 +184,7 @@ def prepare(X, y, family: Family, weights, offset, l2, tol, max_iter):
         (X, y, weights, offset, l2): arrays; weights default to ones and the
         offset to zeros.
     """
-    if not isinstance(max_iter, int | np.integer) or isinstance(max_iter, bool):
-        raise TypeError(f"max_iter must be an int, got {type(max_iter).__name__}")
-    if max_iter < 1:
-        raise ValueError(f"max_iter must be at least 1, got {max_iter}")
-    if not (isinstance(tol, float | int | np.floating) and tol > 0):
-        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    check_loop_options(tol, max_iter)
 
     X = _to_array(X, "X")
     y = _to_array(y, "y")
