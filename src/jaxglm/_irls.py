@@ -256,9 +256,7 @@ def irls(
         return _State(
             coef=pick(trial, state.coef),
             trial=trial,
-            halvings=jnp.where(
-                accept | retry, 0, state.halvings + 1
-            ).astype(jnp.int32),
+            halvings=jnp.where(accept | retry, 0, state.halvings + 1).astype(jnp.int32),
             eta=pick(eta, state.eta),
             mu=pick(mu, state.mu),
             objective=pick(objective, state.objective),
