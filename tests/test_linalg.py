@@ -42,3 +42,29 @@ def test_solve_and_inverse_skip_aliased_block():
     inv = _linalg.inverse_spd(G, aliased)
     np.testing.assert_allclose(inv[:2, :2], np.linalg.inv(G[:2, :2]))
     assert np.isnan(inv[2]).all() and np.isnan(inv[:, 2]).all()
+
+
+def test_row_products_give_the_gram_and_the_aliasing_of_the_design():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 3))
+    X = np.c_[np.ones(40), x, x[:, 0] - 2 * x[:, 2]]
+    w = rng.uniform(0.0, 3.0, size=40)
+    t = rng.normal(size=40)
+    K = _linalg.row_products(jnp.asarray(X))
+    assert K.shape == (40, 5 * 6 // 2)
+    G, b = _linalg.normal_equations(
+        jnp.asarray(X), jnp.asarray(w), jnp.asarray(t), products=K
+    )
+    np.testing.assert_allclose(G, X.T @ (w[:, None] * X), rtol=1e-12)
+    np.testing.assert_array_equal(G, G.T)
+    np.testing.assert_allclose(b, X.T @ (w * t), rtol=1e-12)
+    used = jnp.asarray(w > 0.5)
+    np.testing.assert_array_equal(
+        _linalg.aliased_columns(jnp.asarray(X), used, K),
+        _linalg.aliased_columns(jnp.asarray(X), used),
+    )
+
+
+def test_row_products_only_for_designs_that_fit_the_budget():
+    assert _linalg.use_row_products(jnp.zeros((1000, 8)))
+    assert not _linalg.use_row_products(jnp.zeros((1_000_000, 50)))

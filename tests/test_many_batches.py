@@ -155,3 +155,26 @@ def test_bad_progress(bad):
     X, Y, _, _ = _data()
     with pytest.raises(ValueError, match="progress"):
         jg.fit_many(X, Y, jg.Gaussian(), progress=bad)
+
+
+def test_shared_design_shortcut_keeps_gradients_and_values():
+    # fit_many forms every fit's Gram from the design's row products
+    # (_linalg.row_products); values and derivatives (with respect to X, through
+    # the implicit derivative and the Fisher information) must be those of
+    # the per-fit computation.
+    X, Y, weights, _ = _data(1)
+    X, Y = jax.numpy.asarray(X), jax.numpy.asarray(Y[:4])
+
+    def many_loss(X):
+        res = jg.fit_many(X, Y, jg.Poisson(), weights=weights)
+        return jax.numpy.sum(res.coef) + jax.numpy.sum(res.se)
+
+    def vmap_loss(X):
+        res = jax.vmap(lambda y: jg.fit(X, y, jg.Poisson(), weights=weights))(Y)
+        return jax.numpy.sum(res.coef) + jax.numpy.sum(res.se)
+
+    assert many._fit_many_compiled is not None and many.use_row_products(X)
+    np.testing.assert_allclose(many_loss(X), vmap_loss(X), rtol=1e-12)
+    np.testing.assert_allclose(
+        jax.grad(many_loss)(X), jax.grad(vmap_loss)(X), rtol=1e-9, atol=1e-12
+    )

@@ -25,15 +25,22 @@ from ._validate import (
 __all__ = ["fit", "fit_traced", "add_intercept"]
 
 
-def fit_traced(X, y, weights, offset, l2, family, *, tol, max_iter, has_offset):
-    """The whole fit on arrays already prepared by ``prepare``; traceable."""
+def fit_traced(
+    X, y, weights, offset, l2, family, *, tol, max_iter, has_offset, products=None
+):
+    """The whole fit on arrays already prepared by ``prepare``; traceable.
+
+    ``products``: row products of X (``_linalg.row_products``) when X is shared
+    by a batch of fits, so that their Grams are one matrix multiply.
+    """
     valid_input = valid_input_mask(family, X, y, weights, offset, l2)
-    aliased = aliased_columns(X, weights > 0)
+    aliased = aliased_columns(X, weights > 0, products)
     # The intercept is not penalised (as glum and scikit-learn).
     penalty = jnp.where(constant_columns(X), 0.0, l2)
     out = fit_coef(
-        X, y, weights, offset, penalty, family, aliased, valid_input, tol, max_iter
-    )
+        X, y, weights, offset, penalty, family, aliased, valid_input, tol, max_iter,
+        products,
+    )  # fmt: skip
     return summarize(
         family,
         X,
@@ -49,6 +56,7 @@ def fit_traced(X, y, weights, offset, l2, family, *, tol, max_iter, has_offset):
         has_offset=has_offset,
         tol=tol,
         max_iter=max_iter,
+        products=products,
     )
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ._family import Family
 from ._irls import IRLSOutput, irls
+from ._linalg import linear_predictor
 
 __all__ = ["fit_coef", "score"]
 
@@ -25,7 +26,7 @@ def score(coef, X, y, weights, offset, penalty, family: Family, aliased):
 
     Aliased coefficients are pinned at zero, so their score is the coefficient.
     """
-    eta = X @ coef + offset
+    eta = linear_predictor(X, coef) + offset
     mu = family.link.inverse(eta)
     mu_eta = family.link.inverse_deriv(eta)
     used = weights > 0
@@ -37,12 +38,18 @@ def score(coef, X, y, weights, offset, penalty, family: Family, aliased):
 
 @jax.custom_jvp
 def fit_coef(
-    X, y, weights, offset, penalty, family, aliased, valid_input, tol, max_iter
-) -> IRLSOutput:
-    """IRLS with an implicit-function-theorem derivative for ``coef``."""
+    X, y, weights, offset, penalty, family, aliased, valid_input, tol, max_iter,
+    products=None,
+) -> IRLSOutput:  # fmt: skip
+    """IRLS with an implicit-function-theorem derivative for ``coef``.
+
+    ``products`` (row products of X, or None) only speeds up the iterations;
+    the derivative comes from the score, which depends on X alone.
+    """
     return irls(
-        family, X, y, weights, offset, penalty, aliased, valid_input, tol, max_iter
-    )
+        family, X, y, weights, offset, penalty, aliased, valid_input, tol, max_iter,
+        products,
+    )  # fmt: skip
 
 
 @fit_coef.defjvp

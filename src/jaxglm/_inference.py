@@ -12,7 +12,7 @@ from jax.scipy.special import betainc, ndtr
 
 from ._family import Family
 from ._irls import constant_columns, irls, working_weights
-from ._linalg import condition_number, gram, inverse_spd
+from ._linalg import condition_number, gram, inverse_spd, linear_predictor
 from ._result import GLMResult
 from ._status import Status
 
@@ -76,11 +76,12 @@ def summarize(
     tol: float,
     max_iter: int,
     names=None,
+    products=None,
 ) -> GLMResult:
     """Assemble a :class:`GLMResult` from the IRLS solution."""
     dtype = X.dtype
     used = weights > 0
-    eta = X @ coef_raw + offset
+    eta = linear_predictor(X, coef_raw) + offset
     mu = family.link.inverse(eta)
     deviance = family.deviance(y, mu, weights)
 
@@ -97,7 +98,7 @@ def summarize(
         scale = jnp.ones((), dtype)
 
     w, _ = working_weights(family, eta, mu, weights)
-    fisher = gram(X, w) + jnp.diag(penalty)
+    fisher = gram(X, w, products) + jnp.diag(penalty)
     cov = scale * inverse_spd(fisher, aliased)
     se = jnp.sqrt(jnp.diag(cov))
     coef = jnp.where(aliased, jnp.nan, coef_raw)

@@ -34,6 +34,7 @@ from ._family import Family
 from ._linalg import (
     aliased_columns,
     fast_gram_available,
+    linear_predictor,
     normal_equations,
     solve_spd,
 )
@@ -91,9 +92,11 @@ def _at_most_once(flag, compute, default):
     """``compute()`` where ``flag`` holds, else ``default``: a ``lax.cond``
     that stays one under ``vmap``.
 
-    A cond whose flag is batched runs both branches for every fit; this
+    A cond whose flag is batched runs both branches for every fit, on
+    operands all broadcast to the batch (a shared design included); this
     while loop runs ``compute`` once if any fit in the batch asks for it and
-    not at all otherwise (for a single fit it is a plain cond).
+    not at all otherwise, on its operands as they are (for a single fit it is
+    a plain cond).
     """
 
     def body(carry):
@@ -167,6 +170,7 @@ def irls(
     valid_input: jax.Array,
     tol: float,
     max_iter: int,
+    products: jax.Array | None = None,
 ) -> IRLSOutput:
     """Fit one GLM by Fisher scoring.
 
@@ -179,15 +183,16 @@ def irls(
         valid_input: scalar bool; an invalid fit returns NaN at once.
         tol: R's relative deviance tolerance.
         max_iter: iteration limit.
+        products: :func:`~jaxglm._linalg.row_products` of X, or None.
     """
     dtype = X.dtype
     tol = jnp.maximum(tol, _TOL_FLOOR_EPS * jnp.finfo(dtype).eps).astype(dtype)
     worse_floor = jnp.sqrt(jnp.finfo(dtype).eps).astype(dtype)
     mu0, eta0, safe_coef = _start(family, X, y, weights, offset)
-    fast_possible = fast_gram_available(X)
+    fast_possible = products is None and fast_gram_available(X)
 
     def evaluate(coef):
-        eta = X @ coef + offset
+        eta = linear_predictor(X, coef) + offset
         mu = family.link.inverse(eta)
         objective = family.deviance(y, mu, weights) + jnp.sum(penalty * coef**2)
         return eta, mu, objective
@@ -205,7 +210,7 @@ def irls(
             & (jnp.abs(state.change) > _FAST_GRAM_ABOVE_CHANGE)
         )
 
-        def scoring_step(_):
+        def scoring_step():
             w, mu_eta = working_weights(family, state.eta, state.mu, weights)
             # Working residual; on the first pass coef is 0 and eta is
             # link(mustart), so this is R's full working response z - offset.
@@ -216,16 +221,21 @@ def irls(
             if fast_possible:
                 G, b = _newton_system(X, w, target, fast)
             else:
-                G, b = normal_equations(X, w, target)
+                G, b = normal_equations(X, w, target, products=products)
             G = G + jnp.diag(penalty)
             b = b - penalty * state.coef
             delta, ok = solve_spd(G, b, aliased)
             return state.coef + delta, ok
 
-        def halving_step(_):
-            return 0.5 * (state.trial + previous), jnp.ones((), bool)
-
-        trial, ok = jax.lax.cond(state.halvings > 0, halving_step, scoring_step, None)
+        # Not a lax.cond: under vmap a cond with a per-fit flag batches every
+        # operand of its branches, so a design X shared by the batch (fit_many)
+        # would be copied once per fit on every pass.
+        halving = state.halvings > 0
+        scored, scored_ok = _at_most_once(
+            ~halving, scoring_step, (state.coef, jnp.ones((), bool))
+        )
+        trial = jnp.where(halving, 0.5 * (state.trial + previous), scored)
+        ok = halving | scored_ok
         eta, mu, objective = evaluate(trial)
         valid = _valid(family, eta, mu, objective)
         change = (objective - state.objective) / (jnp.abs(objective) + 0.1)
@@ -313,7 +323,7 @@ def irls(
         | _at_most_once(
             check & jnp.any(_fitted_exactly(family, y, final.mu) & used),
             lambda: _unidentified_without_edge_rows(
-                family, X, y, final.mu, used, aliased
+                family, X, y, final.mu, used, aliased, products
             ),
             jnp.zeros((), bool),
         )
@@ -347,7 +357,7 @@ def _fitted_exactly(family: Family, y, mu):
     return (y == 0.0) & (mu < _SEPARATION_EDGE)
 
 
-def _unidentified_without_edge_rows(family: Family, X, y, mu, used, aliased):
+def _unidentified_without_edge_rows(family: Family, X, y, mu, used, aliased, products):
     """Whether the rows not fitted exactly leave a coefficient direction free.
 
     At a finite MLE the rows with y strictly inside the support (and those
@@ -358,4 +368,4 @@ def _unidentified_without_edge_rows(family: Family, X, y, mu, used, aliased):
     is what a saturating link leaves behind once its means round to the edge.
     """
     rest = used & ~_fitted_exactly(family, y, mu)
-    return jnp.any(aliased_columns(X, rest) & ~aliased)
+    return jnp.any(aliased_columns(X, rest, products) & ~aliased)

@@ -18,6 +18,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = [
     "aliased_columns",
@@ -26,7 +27,10 @@ __all__ = [
     "fast_gram_available",
     "gram",
     "inverse_spd",
+    "linear_predictor",
     "normal_equations",
+    "row_products",
+    "use_row_products",
     "solve_spd",
 ]
 
@@ -41,13 +45,21 @@ _PLAIN_BLOCK_ROWS = 16384
 # without GSPMD gathering it (see normal_equations).
 _MAX_GROUPS = 16
 
+# A design shared by many fits (fit_many) gets its rows' products precomputed
+# when they take at most this many elements (128 MiB in float64).
+_ROW_PRODUCTS_MAX_ELEMENTS = 2**24
+
 # Relative squared residual norm below which a column counts as aliased, in
 # units of the dtype's epsilon times p (Cholesky on X'X loses about p eps).
 _RANK_TOL_EPS = 10.0
 
 
 def normal_equations(
-    X: jax.Array, weights: jax.Array, target: jax.Array, fast_gram: bool = False
+    X: jax.Array,
+    weights: jax.Array,
+    target: jax.Array,
+    fast_gram: bool = False,
+    products: jax.Array | None = None,
 ):
     """``X' W X`` and ``X' W target`` for W = diag(weights >= 0), in one pass over X.
 
@@ -72,10 +84,16 @@ def normal_equations(
     changes the step, not the fixed point: the score (``X'W target``) stays
     exact, so the converged coefficients are the float64 answer.
 
+    ``products``, :func:`row_products` of X, turns the Gram into one
+    vector-matrix product, ``weights @ products``: under ``vmap`` over fits
+    that share X, one matrix multiply for the whole batch.
+
     Returns:
         (G, b): (p, p) and (p,).
     """
     n, p = X.shape
+    if products is not None:
+        return _symmetric_from_upper(weights @ products, p), (weights * target) @ X
     if n < _BLOCKED_MIN_ROWS:
         weighted = weights[:, None] * X
         return X.T @ weighted, weighted.T @ target
@@ -122,6 +140,41 @@ def normal_equations(
     return total[:p, :p], total[:p, p]
 
 
+def linear_predictor(X: jax.Array, coef: jax.Array) -> jax.Array:
+    """``X @ coef``, written as ``coef @ X.T``: the same product for one fit,
+    but under ``vmap`` over fits that share X it is one (fits, p) x (p, n)
+    multiply straight into (fits, n), where ``X @ coef`` gives (n, fits) and
+    a transpose (measured: twice as slow as the whole rest of an IRLS step)."""
+    return coef @ X.T
+
+
+def use_row_products(X: jax.Array) -> bool:
+    """Whether :func:`row_products` of X is small enough to precompute."""
+    n, p = X.shape
+    return n * p * (p + 1) // 2 <= _ROW_PRODUCTS_MAX_ELEMENTS
+
+
+def row_products(X: jax.Array) -> jax.Array:
+    """Products ``X[:, i] * X[:, j]`` (i <= j) of each row, (n, p (p + 1) / 2).
+
+    ``X' diag(w) X`` is then ``w @ row_products(X)``, unpacked: for a design
+    shared by many fits (``fit_many``) every fit's Gram comes from one matrix
+    multiply, (fits, n) x (n, p (p + 1) / 2), instead of one small product per
+    fit, which XLA runs far below the machine's speed.
+    """
+    i, j = np.triu_indices(X.shape[1])
+    return X[:, i] * X[:, j]
+
+
+def _symmetric_from_upper(upper: jax.Array, p: int) -> jax.Array:
+    """(p, p) symmetric matrix from its upper triangle in ``triu_indices`` order."""
+    i, j = np.triu_indices(p)
+    index = np.zeros((p, p), dtype=np.int32)
+    index[i, j] = np.arange(len(i))
+    index[j, i] = np.arange(len(i))
+    return upper[index]
+
+
 def fast_gram_available(X: jax.Array) -> bool:
     """Whether ``normal_equations(X, ..., fast_gram=True)`` takes the float32
     Gram: float64 X tall enough to be walked in blocks, on one device."""
@@ -132,19 +185,24 @@ def fast_gram_available(X: jax.Array) -> bool:
     )
 
 
-def gram(X: jax.Array, weights: jax.Array) -> jax.Array:
+def gram(
+    X: jax.Array, weights: jax.Array, products: jax.Array | None = None
+) -> jax.Array:
     """``X' diag(weights) X``, (p, p), for non-negative weights."""
-    return normal_equations(X, weights, jnp.zeros_like(weights))[0]
+    return normal_equations(X, weights, jnp.zeros_like(weights), products=products)[0]
 
 
-def aliased_columns(X: jax.Array, used: jax.Array) -> jax.Array:
+def aliased_columns(
+    X: jax.Array, used: jax.Array, products: jax.Array | None = None
+) -> jax.Array:
     """Boolean (p,) mask of columns that are linear combinations of earlier ones.
 
     Args:
         X: design matrix, (n, p).
         used: rows that carry weight, (n,) bool.
+        products: :func:`row_products` of X, or None.
     """
-    return aliased_from_gram(gram(X, used.astype(X.dtype)))
+    return aliased_from_gram(gram(X, used.astype(X.dtype), products))
 
 
 def aliased_from_gram(G: jax.Array) -> jax.Array:

@@ -26,7 +26,13 @@ from ._family import Family
 from ._fit import fit_traced
 from ._inference import summarize
 from ._irls import constant_columns
-from ._linalg import aliased_columns, gram, solve_spd
+from ._linalg import (
+    aliased_columns,
+    gram,
+    row_products,
+    solve_spd,
+    use_row_products,
+)
 from ._progressbar import progress_bar, wants_progress
 from ._result import GLMResult
 from ._status import Status, warn_if_failed
@@ -104,8 +110,13 @@ def _fit_many_compiled(
     options = dict(tol=tol, max_iter=max_iter, has_offset=has_offset)
     if shared:
         return _gaussian_identity(X, Y, weights, offset, l2, family, **options)
+    # Computed once, outside vmap: every fit's Gram is then a row of one
+    # matrix multiply (weights of all fits) x (row products of X).
+    products = row_products(X) if use_row_products(X) else None
     return jax.vmap(
-        lambda y, w, o: fit_traced(X, y, w, o, l2, family, **options),
+        lambda y, w, o: fit_traced(
+            X, y, w, o, l2, family, products=products, **options
+        ),
         in_axes=(0, w_axis, o_axis),
     )(Y, weights, offset)
 
