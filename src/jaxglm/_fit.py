@@ -114,9 +114,6 @@ def fit(
         has_offset=offset is not None,
     )
     if is_concrete(res):
-        # X may wrap the caller's NumPy buffer (prepare): finish before
-        # returning, so that later changes to it cannot reach this fit.
-        jax.block_until_ready(res)
         warn_if_failed(res)
     return res
 

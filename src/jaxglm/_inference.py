@@ -81,7 +81,7 @@ def summarize(
     """Assemble a :class:`GLMResult` from the IRLS solution."""
     dtype = X.dtype
     used = weights > 0
-    eta = linear_predictor(X, coef_raw) + offset
+    eta = linear_predictor(X, coef_raw, shared=products is not None) + offset
     mu = family.link.inverse(eta)
     deviance = family.deviance(y, mu, weights)
 

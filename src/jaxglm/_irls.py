@@ -192,7 +192,7 @@ def irls(
     fast_possible = products is None and fast_gram_available(X)
 
     def evaluate(coef):
-        eta = linear_predictor(X, coef) + offset
+        eta = linear_predictor(X, coef, shared=products is not None) + offset
         mu = family.link.inverse(eta)
         objective = family.deviance(y, mu, weights) + jnp.sum(penalty * coef**2)
         return eta, mu, objective

@@ -236,37 +236,10 @@ def prepare(X, y, family: Family, weights, offset, l2, tol, max_iter):
 
     # The data decide the working dtype; l2 (a Python float by default) follows.
     dtype = _float_dtype(list(arrays.values()))
-    out = {
-        name: jnp.asarray(a, dtype=dtype) for name, a in arrays.items() if name != "X"
-    }
-    out["X"] = _design_array(X, dtype, alias=is_concrete(*arrays.values(), family))
+    out = {name: jnp.asarray(a, dtype=dtype) for name, a in arrays.items()}
     weights = out.get("weights", jnp.ones(n, dtype))
     offset = out.get("offset", jnp.zeros(n, dtype))
     return out["X"], out["y"], weights, offset, jnp.asarray(l2_array, dtype=dtype)
-
-
-def _design_array(X, dtype, alias: bool):
-    """X as a JAX array; a NumPy X of the working dtype is used in place.
-
-    The design is usually the largest thing a user holds (389 MiB at n = 1e6,
-    p = 50), so copying it into a JAX array doubles a fit's memory.  On the CPU
-    JAX can wrap the NumPy buffer instead.  That is safe here because the
-    result keeps no reference to X and ``fit`` waits for the fit to finish
-    before it returns (it reads the status), so a later change to the user's
-    array cannot reach a running computation.  Anything else is copied.
-    """
-    if (
-        alias
-        and isinstance(X, np.ndarray)
-        and X.dtype == dtype
-        and X.flags.c_contiguous
-        and jax.default_backend() == "cpu"
-    ):
-        try:
-            return jnp.asarray(X, copy=False)
-        except ValueError:  # a buffer JAX cannot wrap (alignment): copy it
-            pass
-    return jnp.asarray(X, dtype=dtype)
 
 
 def cast_family(family: Family, dtype) -> Family:
