@@ -74,6 +74,8 @@ import numpy as np  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
+from _common import cpu_and_memory  # noqa: E402
+
 import jaxglm as jg  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -331,20 +333,7 @@ def batch_sweep(sizes, n, p, repeats):
 
 
 def machine():
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        mem_kb = next(
-            int(line.split()[1])
-            for line in Path("/proc/meminfo").read_text().splitlines()
-            if line.startswith("MemTotal")
-        )
-        memory = f"{mem_kb / 2**20:.1f} GiB"
-    except (OSError, StopIteration):
-        memory = "unknown"
+    cpu, memory = cpu_and_memory()
     versions = {"python": platform.python_version(), "jax": jax.__version__,
                 "jaxglm": jg.__version__, "numpy": np.__version__}  # fmt: skip
     for module in ("statsmodels", "sklearn", "glum"):

@@ -156,9 +156,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
 os.environ.setdefault("NPROC", "16")
 
 import numpy as np  # noqa: E402
+from _common import MIB, cpu_and_memory, reset_peak, status_mib  # noqa: E402
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-MIB = 2.0**20
 
 
 # --------------------------------------------------------------------------------
@@ -204,25 +204,6 @@ def data_mib(problem, n):
 # --------------------------------------------------------------------------------
 
 
-def _status_mib(field):
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak():
-    """Reset Linux's VmHWM so that it reports the peak from now on."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
 def _maxrss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
@@ -242,9 +223,9 @@ class Memory:
     def __init__(self):
         gc.collect()
         _trim()
-        self.base = _status_mib("VmRSS")
+        self.base = status_mib("VmRSS")
         self.maxrss = _maxrss_mib()
-        self.resets = self.base is not None and _reset_peak()
+        self.resets = self.base is not None and reset_peak()
         self.whole, self.transient = [], []
         self._before = self.base
 
@@ -252,12 +233,12 @@ class Memory:
         if self.resets:
             gc.collect()
             _trim()
-            self._before = _status_mib("VmRSS")
-            _reset_peak()
+            self._before = status_mib("VmRSS")
+            reset_peak()
 
     def after(self):
         if self.resets:
-            peak = _status_mib("VmHWM")
+            peak = status_mib("VmHWM")
             self.whole.append(peak - self.base)
             self.transient.append(peak - self._before)
 
@@ -266,7 +247,7 @@ class Memory:
         _trim()
         steady = self.transient[steady_from:]
         maxrss = _maxrss_mib() - self.maxrss
-        retained = _status_mib("VmRSS")
+        retained = status_mib("VmRSS")
         return {
             "peak_mib": max(self.whole) if self.whole else maxrss,
             "steady_mib": max(steady) if steady else None,
@@ -621,20 +602,7 @@ def _version(dist):
 
 
 def machine():
-    cpu, memory = "unknown", "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        mem_kb = next(
-            int(line.split()[1])
-            for line in Path("/proc/meminfo").read_text().splitlines()
-            if line.startswith("MemTotal")
-        )
-        memory = f"{mem_kb / 2**20:.1f} GiB"
-    except (OSError, StopIteration):
-        pass
+    cpu, memory = cpu_and_memory()
     versions = {"python": platform.python_version(), "numpy": np.__version__}
     for dist in ("jax", "jaxlib", "jaxglm", "glum", "scikit-learn", "statsmodels",
                  "tfp-nightly", "tensorflow-probability"):  # fmt: skip

@@ -63,6 +63,8 @@ import numpy as np  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
+from _common import cpu_and_memory, reset_peak, status_mib  # noqa: E402
+
 import jaxglm as jg  # noqa: E402
 from jaxglm import _stream  # noqa: E402
 
@@ -90,25 +92,6 @@ def write_data(folder: Path, rows: int, seed: int = 0) -> tuple[Path, Path]:
     return paths
 
 
-def _rss_mb(field: str) -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Reset Linux's VmHWM, so it reports the peak from now on."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
 class PassTimer:
     """Times each pass of fit_stream by wrapping its pass function."""
 
@@ -131,17 +114,7 @@ class PassTimer:
 
 
 def machine():
-    cpu, memory = "unknown", "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                memory = f"{int(line.split()[1]) / 2**20:.1f} GiB"
-    except OSError:
-        pass
+    cpu, memory = cpu_and_memory()
     return {
         "nproc": os.cpu_count(), "cpu": cpu, "memory": memory,
         "load_average": os.getloadavg(), "threads": int(_THREADS),
@@ -176,8 +149,8 @@ def main(args):
         jg.fit_stream(first, jg.Poisson(), progress=False)
         warm = time.perf_counter() - start
 
-        rss_before = _rss_mb("VmRSS")
-        has_hwm = _reset_peak_rss()
+        rss_before = status_mib("VmRSS")
+        has_hwm = reset_peak()
         with PassTimer() as timer:
             start = time.perf_counter()
             res = jg.fit_stream(
@@ -185,7 +158,7 @@ def main(args):
             )
             jax.block_until_ready(res.coef)
             seconds = time.perf_counter() - start
-        fit_peak = _rss_mb("VmHWM") if has_hwm else None
+        fit_peak = status_mib("VmHWM") if has_hwm else None
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         status = jg.Status(int(res.status)).name
         passes, n_iter = int(res.n_passes), int(res.n_iter)

@@ -18,9 +18,10 @@ favour:
   instead of being reported as converged with huge coefficients.
 
 One saving that changes no answer: large float64 fits form the Newton matrix
-X'WX in float32 (about twice as fast on a CPU) while far from the optimum; the
+X'WX in float32 (about 1.5x as fast on a CPU) while far from the optimum; the
 score stays float64 and the converging steps are exact Newton steps, so the
-fixed point, the iteration count and the statistics are the float64 ones.
+fixed point and the statistics are the float64 ones (and the iteration count
+too on well-conditioned data; see tests/test_fast_gram.py).
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ _SEPARATION_STEP = 0.1
 _SEPARATION_EDGE = 1e-3
 # Large float64 fits form the Newton matrix in float32 (``fast_gram``) while
 # the last accepted step changed the deviance by more than this (relative):
-# far from the optimum a 1e-7 error in the matrix costs nothing, and the steps
+# far from the optimum a relative error of about 3e-8 in the matrix costs
+# nothing (it scales the step error by cond(X'WX) * 3e-8), and the steps
 # that converge are exact Newton steps.
 _FAST_GRAM_ABOVE_CHANGE = 1e-5
 
@@ -88,21 +90,27 @@ def working_weights(family: Family, eta, mu, weights):
     return w, mu_eta
 
 
-def _at_most_once(flag, compute, default):
-    """``compute()`` where ``flag`` holds, else ``default``: a ``lax.cond``
-    that stays one under ``vmap``.
+def _at_most_once(flag, compute, default, operand):
+    """``compute(operand)`` where ``flag`` holds, else ``default``: a
+    ``lax.cond`` that stays one under ``vmap``.
 
     A cond whose flag is batched runs both branches for every fit, on
     operands all broadcast to the batch (a shared design included); this
     while loop runs ``compute`` once if any fit in the batch asks for it and
     not at all otherwise, on its operands as they are (for a single fit it is
-    a plain cond).
+    a plain cond).  ``operand`` (a per-row vector ``compute`` depends on)
+    travels through the loop behind an optimization barrier: otherwise XLA
+    sees ``compute``'s work as loop-invariant and hoists it out of the loop,
+    running it whatever the flag (seen in a profile: the separation rank
+    test's Gram ran for a batch where no fit asked for it).
     """
 
     def body(carry):
-        return jnp.zeros((), bool), compute()
+        _, _, x = carry
+        return jnp.zeros((), bool), compute(x), jax.lax.optimization_barrier(x)
 
-    return jax.lax.while_loop(lambda carry: carry[0], body, (flag, default))[1]
+    init = (flag, default, operand)
+    return jax.lax.while_loop(lambda carry: carry[0], body, init)[1]
 
 
 def _newton_system(X, w, target, fast):
@@ -110,10 +118,10 @@ def _newton_system(X, w, target, fast):
     p = X.shape[1]
     zeros = (jnp.zeros((p, p), X.dtype), jnp.zeros(p, X.dtype))
     G_fast, b_fast = _at_most_once(
-        fast, lambda: normal_equations(X, w, target, fast_gram=True), zeros
+        fast, lambda w: normal_equations(X, w, target, fast_gram=True), zeros, w
     )
     G_exact, b_exact = _at_most_once(
-        ~fast, lambda: normal_equations(X, w, target), zeros
+        ~fast, lambda w: normal_equations(X, w, target), zeros, w
     )
     return jnp.where(fast, G_fast, G_exact), jnp.where(fast, b_fast, b_exact)
 
@@ -210,13 +218,13 @@ def irls(
             & (jnp.abs(state.change) > _FAST_GRAM_ABOVE_CHANGE)
         )
 
-        def scoring_step():
-            w, mu_eta = working_weights(family, state.eta, state.mu, weights)
+        def scoring_step(mu):
+            w, mu_eta = working_weights(family, state.eta, mu, weights)
             # Working residual; on the first pass coef is 0 and eta is
             # link(mustart), so this is R's full working response z - offset.
             # Later passes solve for the increment only (eta = X coef + offset),
             # so rounding in the solve slows convergence but cannot bias it.
-            resid = jnp.where(weights > 0, (y - state.mu) / mu_eta, 0.0)
+            resid = jnp.where(weights > 0, (y - mu) / mu_eta, 0.0)
             target = resid + jnp.where(state.n_iter == 0, state.eta - offset, 0.0)
             if fast_possible:
                 G, b = _newton_system(X, w, target, fast)
@@ -232,7 +240,7 @@ def irls(
         # would be copied once per fit on every pass.
         halving = state.halvings > 0
         scored, scored_ok = _at_most_once(
-            ~halving, scoring_step, (state.coef, jnp.ones((), bool))
+            ~halving, scoring_step, (state.coef, jnp.ones((), bool)), state.mu
         )
         trial = jnp.where(halving, 0.5 * (state.trial + previous), scored)
         ok = halving | scored_ok
@@ -322,10 +330,11 @@ def irls(
         running_off
         | _at_most_once(
             check & jnp.any(_fitted_exactly(family, y, final.mu) & used),
-            lambda: _unidentified_without_edge_rows(
-                family, X, y, final.mu, used, aliased, products
+            lambda mu: _unidentified_without_edge_rows(
+                family, X, y, mu, used, aliased, products
             ),
             jnp.zeros((), bool),
+            final.mu,
         )
     )
     status = jnp.where(
