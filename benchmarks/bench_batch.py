@@ -62,11 +62,6 @@ _THREADS = str(ARGS.threads if ARGS else os.cpu_count() or 1)
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):  # fmt: skip
     os.environ.setdefault(_var, _THREADS)
-# jaxlib 0.10.2's batched LAPACK kernels block XLA:CPU intra-op threads while
-# waiting for sub-tasks on the same pool; with as many concurrent batched
-# factorisations as pool threads (2 on a 2-core machine) a vmapped fit can
-# deadlock.  NPROC sizes that pool; idle extra threads cost nothing.
-os.environ.setdefault("NPROC", "16")
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

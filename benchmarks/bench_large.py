@@ -152,8 +152,6 @@ _THREADS = str(ARGS.threads if ARGS else os.cpu_count() or 1)
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):  # fmt: skip
     os.environ.setdefault(_var, _THREADS)
-# The jaxlib 0.10 batched-LAPACK hang on few cores (see README.md).
-os.environ.setdefault("NPROC", "16")
 
 import numpy as np  # noqa: E402
 from _common import MIB, cpu_and_memory, reset_peak, status_mib  # noqa: E402

@@ -55,8 +55,6 @@ ARGS = _parse_args() if __name__ == "__main__" else None
 _THREADS = str(ARGS.threads if ARGS else os.cpu_count() or 1)
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, _THREADS)
-# The jaxlib 0.10 batched-LAPACK hang on few cores (see README.md).
-os.environ.setdefault("NPROC", "16")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402

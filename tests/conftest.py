@@ -22,15 +22,9 @@ import os
 import sys
 from pathlib import Path
 
-# jaxlib 0.10.x can deadlock when every XLA:CPU pool thread sits in a batched
-# LAPACK call waiting on sub-tasks queued to the same pool (seen with vmapped
-# fits on 2 cores); a larger pool, sized from NPROC, avoids it.  Set before jax
-# starts its backend.
-os.environ.setdefault("NPROC", "16")
-
-import jax  # noqa: E402
-import pytest  # noqa: E402
-from hypothesis import settings  # noqa: E402
+import jax
+import pytest
+from hypothesis import settings
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")

@@ -43,8 +43,7 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_two_processes_equal_one():
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "NPROC": "16",
-           "PYTHONWARNINGS": "ignore"}  # fmt: skip
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONWARNINGS": "ignore"}
     env.pop("XLA_FLAGS", None)  # one CPU device per process
     cache = jax.config.jax_compilation_cache_dir
     if cache:

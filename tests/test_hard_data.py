@@ -569,7 +569,15 @@ def test_vmap_batch_statuses(kind):
 
 @pytest.mark.parametrize("kind", BATCHES)
 def test_vmap_members_equal_solo_fits(kind):
-    """Each member (good or bad) equals the same fit jitted alone, to 1e-12."""
+    """Each member (good or bad) equals the same fit jitted alone: the same
+    status, iterations and rank, and every statistic to 1e-12.
+
+    A separated member is the exception for its values: IRLS stopped on a path
+    to infinity, where the Newton matrix is close to singular and amplifies
+    rounding by its condition number.  The batched solve sums in another order
+    than the single one (vectorised over the batch), so those members agree to
+    1e-8 of each field's largest entry instead.
+    """
     family, members, res = _batch(kind)
     solo_fit = _solo_jit(kind)
     for i, (label, X_, y_, _) in enumerate(members):
@@ -577,12 +585,16 @@ def test_vmap_members_equal_solo_fits(kind):
         assert int(member.status) == int(solo.status), (i, label)
         assert int(member.n_iter) == int(solo.n_iter), (i, label)
         assert int(member.rank) == int(solo.rank), (i, label)
+        separated = int(solo.status) == S.SEPARATION
         for field in FIELDS:
+            expected = np.asarray(getattr(solo, field))
+            finite = expected[np.isfinite(expected)]
+            largest = np.max(np.abs(finite)) if finite.size else 0.0
             np.testing.assert_allclose(
                 np.asarray(getattr(member, field)),
-                np.asarray(getattr(solo, field)),
-                rtol=1e-12,
-                atol=0.0,
+                expected,
+                rtol=0.0 if separated else 1e-12,
+                atol=1e-8 * largest if separated else 0.0,
                 equal_nan=True,
                 err_msg=f"{kind} member {i} ({label}): {field}",
             )

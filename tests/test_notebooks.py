@@ -56,10 +56,6 @@ def kernel_name(tmp_path, monkeypatch):
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     # jupyter_core warns (DeprecationWarning, an error here) unless this is set.
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
-    # jaxlib 0.10.2 can deadlock XLA:CPU's intra-op pool when as many batched
-    # LAPACK calls as the pool has threads run at once (two on a 2-core machine;
-    # the notebooks vmap hundreds of fits).  NPROC sizes that pool.
-    monkeypatch.setenv("NPROC", "16")
     monkeypatch.setenv("JAXGLM_NOTEBOOK_QUICK", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     cache_dir = jax.config.jax_compilation_cache_dir

@@ -43,7 +43,6 @@ def run_worker(script: Path, devices: int) -> dict:
         **os.environ,
         "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
         "JAX_PLATFORMS": "cpu",
-        "NPROC": "16",
         "PYTHONWARNINGS": "ignore",
     }
     cache = jax.config.jax_compilation_cache_dir

@@ -28,6 +28,7 @@ from ._families import (
 )
 from ._family import Family, as_param
 from ._irls import constant_columns, working_weights
+from ._linalg import hat_diagonal
 from ._pytree import Node
 
 if TYPE_CHECKING:  # _result imports this module for GLMResult.residuals
@@ -232,8 +233,7 @@ def _influence(family, X, y, mu, eta, weights, aliased, l2, scale, rank, df_resi
     penalty = jnp.where(constant_columns(X), 0.0, l2)
     weighted = jnp.where(aliased, 0.0, X) * jnp.sqrt(w)[:, None]
     extra = jnp.diag(jnp.where(aliased, 1.0, jnp.sqrt(penalty)))
-    q, _ = jnp.linalg.qr(jnp.concatenate([weighted, extra], axis=0))
-    hat = jnp.sum(q[:n] ** 2, axis=1)
+    hat = hat_diagonal(jnp.concatenate([weighted, extra], axis=0), n)
     hat = jnp.where(hat > 1.0 - _HAT_ONE_EPS * jnp.finfo(X.dtype).eps, 1.0, hat)
 
     pearson = _residuals(family, y, mu, eta, weights, df_resid, "pearson")

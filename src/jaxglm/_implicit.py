@@ -16,7 +16,7 @@ import numpy as np
 
 from ._family import Family
 from ._irls import IRLSOutput, irls
-from ._linalg import linear_predictor
+from ._linalg import linear_predictor, solve_general
 
 __all__ = ["fit_coef", "score"]
 
@@ -68,7 +68,7 @@ def _fit_coef_jvp(primals, tangents):
         (dX, dy, dweights, doffset, dpenalty, dfamily),
     )
     J = jax.jacfwd(score)(coef, X, y, weights, offset, penalty, family, aliased)
-    dcoef = -jnp.linalg.solve(J, dscore)
+    dcoef = -solve_general(J, dscore)
     dcoef = jnp.where(aliased, 0.0, dcoef)
     int_zero = np.zeros((), dtype=jax.dtypes.float0)
     return out, IRLSOutput(coef=dcoef, n_iter=int_zero, status=int_zero)

@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _dense, _lapack
+
 __all__ = [
     "aliased_columns",
     "aliased_from_gram",
@@ -31,6 +33,8 @@ __all__ = [
     "normal_equations",
     "row_products",
     "use_row_products",
+    "solve_general",
+    "hat_diagonal",
     "solve_spd",
 ]
 
@@ -246,32 +250,65 @@ def _masked(G: jax.Array, aliased: jax.Array) -> jax.Array:
     return jnp.where(both, G, jnp.eye(G.shape[0], dtype=G.dtype))
 
 
-def _factor(G: jax.Array, aliased: jax.Array):
+def solve_general(A: jax.Array, b: jax.Array) -> jax.Array:
+    """``A^{-1} b`` for a general square A, differentiable."""
+    if A.shape[-1] <= _dense.MAX_P:
+        return _dense.lu_solve(A, b)
+    return _lapack.inverse(A) @ b
+
+
+def hat_diagonal(A: jax.Array, n: int) -> jax.Array:
+    """Diagonal of ``A (A'A)^{-1} A'`` for the first n rows of a tall A.
+
+    Small p: from the Householder Q, which does not square A's condition
+    number (it matters in float32).  Large p: ``a_i' (A'A)^{-1} a_i`` from the
+    LAPACK inverse, one matrix per call under vmap (``_lapack``).
+    """
+    if A.shape[-1] <= _dense.MAX_P:
+        return jnp.sum(_dense.qr_q(A)[:n] ** 2, axis=1)
+    rows = A[:n]
+    return jnp.sum((rows @ _lapack.inverse_spd(A.T @ A)) * rows, axis=1)
+
+
+def _unit_diagonal(G: jax.Array, aliased: jax.Array):
+    """G with aliased rows/columns set to the identity, scaled to unit
+    diagonal (the column-scale part of the conditioning removed), and the scale."""
     G = _masked(G, aliased)
     diag = jnp.diag(G)
     scale = 1.0 / jnp.sqrt(jnp.where(diag > 0, diag, 1.0))
-    L = jnp.linalg.cholesky(G * scale[:, None] * scale[None, :])
-    return L, scale
+    return G * scale[:, None] * scale[None, :], scale
 
 
 def solve_spd(G: jax.Array, b: jax.Array, aliased: jax.Array):
     """Solve ``G x = b`` on the non-aliased block; aliased entries of x are 0.
 
+    Small p by the ``_dense`` loops, large p by LAPACK (``_lapack``); neither
+    makes a batched LAPACK call, which can hang on a small CPU.
+
     Returns:
         (x, ok): the solution, (p,), and whether the factorisation was finite.
     """
-    L, scale = _factor(G, aliased)
+    G, scale = _unit_diagonal(G, aliased)
     rhs = jnp.where(aliased, 0.0, b) * scale
-    x = jax.scipy.linalg.cho_solve((L, True), rhs) * scale
-    ok = jnp.all(jnp.isfinite(L))
-    return jnp.where(aliased, 0.0, x), ok
+    if G.shape[-1] <= _dense.MAX_P:
+        L = _dense.cholesky(G)
+        x, ok = _dense.cho_solve(L, rhs), jnp.all(jnp.isfinite(L))
+    else:
+        x, ok = _lapack.cho_solve(G, rhs)
+    return jnp.where(aliased, 0.0, x * scale), ok
+
+
+def _inverse_unit(G: jax.Array) -> jax.Array:
+    if G.shape[-1] <= _dense.MAX_P:
+        eye = jnp.eye(G.shape[0], dtype=G.dtype)
+        return _dense.cho_solve(_dense.cholesky(G), eye)
+    return _lapack.inverse_spd(G)
 
 
 def inverse_spd(G: jax.Array, aliased: jax.Array) -> jax.Array:
     """Inverse of ``G`` on the non-aliased block, NaN in aliased rows/columns."""
-    L, scale = _factor(G, aliased)
-    eye = jnp.eye(G.shape[0], dtype=G.dtype)
-    inv = jax.scipy.linalg.cho_solve((L, True), eye) * scale[:, None] * scale[None, :]
+    G, scale = _unit_diagonal(G, aliased)
+    inv = _inverse_unit(G) * scale[:, None] * scale[None, :]
     drop = aliased[:, None] | aliased[None, :]
     return jnp.where(drop, jnp.nan, inv)
 
@@ -280,10 +317,15 @@ def condition_number(G: jax.Array, aliased: jax.Array) -> jax.Array:
     """2-norm condition number of ``G`` scaled to unit diagonal, aliased block excluded.
 
     It bounds the relative error of a Cholesky solve by ``cond * eps``: past
-    about ``0.1 / eps`` the IRLS steps are noise and a fit is flagged.
+    about ``0.1 / eps`` the IRLS steps are noise and a fit is flagged.  For
+    small p it is ``lambda_max(G) lambda_max(G^-1)`` by repeated squaring
+    (within 1% above the exact value; NaN when G is not positive definite),
+    which needs no LAPACK eigensolver.  It only sets a status: no derivative.
     """
-    G = _masked(G, aliased)
-    diag = jnp.diag(G)
-    scale = 1.0 / jnp.sqrt(jnp.where(diag > 0, diag, 1.0))
-    eigenvalues = jnp.linalg.eigvalsh(G * scale[:, None] * scale[None, :])
+    G, _ = _unit_diagonal(jax.lax.stop_gradient(G), aliased)
+    if G.shape[-1] <= _dense.MAX_P:
+        inv = _inverse_unit(G)
+        inv = 0.5 * (inv + inv.T)
+        return _dense.extreme_eigenvalue(G) * _dense.extreme_eigenvalue(inv)
+    eigenvalues = _lapack.eigvalsh(G)
     return eigenvalues[-1] / eigenvalues[0]
