@@ -12,12 +12,12 @@ Problems (bench_batch.py's data): ``poisson_separate`` (10,000 Poisson fits,
 n = 1000, p = 8, ``jax.vmap(jg.fit)``), ``poisson_shared`` (the same sizes,
 ``jg.fit_many``), ``logistic_separate`` (10,000 logistic fits, n = 500, p = 4).
 
-Revisions before the LAPACK-free batched solves (up to ad63e8d) deadlock on
-few cores unless XLA:CPU's pool is enlarged in the environment before the run
-(``NPROC=16``, which then applies to both sides); ``--base none`` times the
-working tree alone.
+Both revisions run in the environment as it is, so compare revisions that
+finish there: those up to ad63e8d hang on few cores (their batched LAPACK
+calls; benchmarks/README.md says how their timings were taken).
+``--base none`` times the working tree alone.
 
-    NPROC=16 python benchmarks/compare_revisions.py --base ad63e8d --rounds 5
+    python benchmarks/compare_revisions.py --base HEAD~1 --rounds 5
     python benchmarks/compare_revisions.py --base none
 """
 
@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import io
-import os
 import subprocess
 import sys
 import tarfile
@@ -107,8 +106,7 @@ def main() -> None:
             for problem in calls["new"]:
                 for name in order:
                     times[name, problem].append(_time(calls[name][problem]))
-    print(f"NPROC={os.environ.get('NPROC', 'unset')}, {ARGS.rounds} rounds, "
-          f"{ARGS.fits} fits; medians in seconds")  # fmt: skip
+    print(f"{ARGS.rounds} rounds, {ARGS.fits} fits; medians in seconds")
     for problem in calls["new"]:
         new = float(np.median(times["new", problem]))
         line = f"{problem:18s} new {new:7.3f}"

@@ -12,7 +12,7 @@ from jax.scipy.special import betainc, ndtr
 
 from ._family import Family
 from ._irls import constant_columns, irls, working_weights
-from ._linalg import condition_number, gram, inverse_spd, linear_predictor
+from ._linalg import gram, inverse_and_condition, linear_predictor
 from ._result import GLMResult
 from ._status import Status
 
@@ -99,7 +99,8 @@ def summarize(
 
     w, _ = working_weights(family, eta, mu, weights)
     fisher = gram(X, w, products) + jnp.diag(penalty)
-    cov = scale * inverse_spd(fisher, aliased)
+    inverse, cond = inverse_and_condition(fisher, aliased)
+    cov = scale * inverse
     se = jnp.sqrt(jnp.diag(cov))
     coef = jnp.where(aliased, jnp.nan, coef_raw)
     z = coef / se
@@ -116,7 +117,6 @@ def summarize(
 
     # A fit whose information matrix is numerically singular in the working
     # precision (float32 reaches this much sooner) is flagged, not trusted.
-    cond = condition_number(fisher, aliased)
     ill_conditioned = ~(cond * jnp.finfo(dtype).eps < _MAX_COND_EPS)
     status = jnp.where(
         (status == Status.SUCCESS) & ill_conditioned, Status.SINGULAR, status

@@ -87,32 +87,33 @@ def _spd_inverse(G):
     return jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(G), True), eye)
 
 
-_spd_inverse_mapped = _one_matrix_per_call(_spd_inverse)
-_inverse_mapped = _one_matrix_per_call(lambda A: jnp.linalg.inv(A))
+def _differentiable_inverse(invert, symmetric: bool, doc: str):
+    """``invert`` (one matrix per call under vmap) with the tangent
+    ``d(A^-1) = -A^-1 dA A^-1``: matrix products, so reverse mode works."""
+
+    @jax.custom_jvp
+    def inverse(A):
+        return invert(A)
+
+    @inverse.defjvp
+    def _jvp(primals, tangents):
+        (A,), (dA,) = primals, tangents
+        inv = inverse(A)
+        if symmetric:  # A is read as symmetric, as jnp.linalg.cholesky reads it
+            dA = 0.5 * (dA + dA.T)
+        return inv, -inv @ dA @ inv
+
+    inverse.__doc__ = doc
+    return inverse
 
 
-@jax.custom_jvp
-def inverse_spd(G: jax.Array) -> jax.Array:
-    """Inverse of a symmetric positive definite matrix (NaN if it is not)."""
-    return _spd_inverse_mapped(G)
-
-
-@inverse_spd.defjvp
-def _inverse_spd_jvp(primals, tangents):
-    (G,), (dG,) = primals, tangents
-    inv = inverse_spd(G)
-    dG = 0.5 * (dG + dG.T)  # G is read as symmetric, as jnp.linalg.cholesky
-    return inv, -inv @ dG @ inv
-
-
-@jax.custom_jvp
-def inverse(A: jax.Array) -> jax.Array:
-    """Inverse of a general square matrix (LU with partial pivoting)."""
-    return _inverse_mapped(A)
-
-
-@inverse.defjvp
-def _inverse_jvp(primals, tangents):
-    (A,), (dA,) = primals, tangents
-    inv = inverse(A)
-    return inv, -inv @ dA @ inv
+inverse_spd = _differentiable_inverse(
+    _one_matrix_per_call(_spd_inverse),
+    symmetric=True,
+    doc="Inverse of a symmetric positive definite matrix (NaN if it is not).",
+)
+inverse = _differentiable_inverse(
+    _one_matrix_per_call(lambda A: jnp.linalg.inv(A)),
+    symmetric=False,
+    doc="Inverse of a general square matrix (LU with partial pivoting).",
+)

@@ -25,7 +25,6 @@ from . import _dense, _lapack
 __all__ = [
     "aliased_columns",
     "aliased_from_gram",
-    "condition_number",
     "fast_gram_available",
     "gram",
     "inverse_spd",
@@ -35,6 +34,7 @@ __all__ = [
     "use_row_products",
     "solve_general",
     "hat_diagonal",
+    "inverse_and_condition",
     "solve_spd",
 ]
 
@@ -298,34 +298,34 @@ def solve_spd(G: jax.Array, b: jax.Array, aliased: jax.Array):
     return jnp.where(aliased, 0.0, x * scale), ok
 
 
-def _inverse_unit(G: jax.Array) -> jax.Array:
-    if G.shape[-1] <= _dense.MAX_P:
-        eye = jnp.eye(G.shape[0], dtype=G.dtype)
-        return _dense.cho_solve(_dense.cholesky(G), eye)
-    return _lapack.inverse_spd(G)
-
-
 def inverse_spd(G: jax.Array, aliased: jax.Array) -> jax.Array:
     """Inverse of ``G`` on the non-aliased block, NaN in aliased rows/columns."""
-    G, scale = _unit_diagonal(G, aliased)
-    inv = _inverse_unit(G) * scale[:, None] * scale[None, :]
-    drop = aliased[:, None] | aliased[None, :]
-    return jnp.where(drop, jnp.nan, inv)
+    return inverse_and_condition(G, aliased)[0]
 
 
-def condition_number(G: jax.Array, aliased: jax.Array) -> jax.Array:
-    """2-norm condition number of ``G`` scaled to unit diagonal, aliased block excluded.
+def inverse_and_condition(G: jax.Array, aliased: jax.Array):
+    """:func:`inverse_spd` of G and the 2-norm condition number of G scaled to
+    unit diagonal (aliased block excluded), from one factorization.
 
-    It bounds the relative error of a Cholesky solve by ``cond * eps``: past
-    about ``0.1 / eps`` the IRLS steps are noise and a fit is flagged.  For
-    small p it is ``lambda_max(G) lambda_max(G^-1)`` by repeated squaring
-    (within 1% above the exact value; NaN when G is not positive definite),
-    which needs no LAPACK eigensolver.  It only sets a status: no derivative.
+    The condition number bounds the relative error of a Cholesky solve by
+    ``cond * eps``: past about ``0.1 / eps`` the IRLS steps are noise and a
+    fit is flagged.  For small p it is ``lambda_max(G) lambda_max(G^-1)`` by
+    repeated squaring (within 1% above the exact value; NaN when G is not
+    positive definite), which needs no LAPACK eigensolver.  It only sets a
+    status, so it carries no derivative.
     """
-    G, _ = _unit_diagonal(jax.lax.stop_gradient(G), aliased)
+    unit, scale = _unit_diagonal(G, aliased)
     if G.shape[-1] <= _dense.MAX_P:
-        inv = _inverse_unit(G)
-        inv = 0.5 * (inv + inv.T)
-        return _dense.extreme_eigenvalue(G) * _dense.extreme_eigenvalue(inv)
-    eigenvalues = _lapack.eigvalsh(G)
-    return eigenvalues[-1] / eigenvalues[0]
+        eye = jnp.eye(G.shape[0], dtype=G.dtype)
+        inv_unit = _dense.cho_solve(_dense.cholesky(unit), eye)
+        fixed_unit, fixed_inv = jax.lax.stop_gradient((unit, inv_unit))
+        cond = _dense.extreme_eigenvalue(fixed_unit) * _dense.extreme_eigenvalue(
+            0.5 * (fixed_inv + fixed_inv.T)
+        )
+    else:
+        inv_unit = _lapack.inverse_spd(unit)
+        eigenvalues = _lapack.eigvalsh(unit)
+        cond = eigenvalues[-1] / eigenvalues[0]
+    drop = aliased[:, None] | aliased[None, :]
+    inv = jnp.where(drop, jnp.nan, inv_unit * scale[:, None] * scale[None, :])
+    return inv, cond

@@ -11,7 +11,7 @@ import numpy as np
 
 from ._family import Family
 from ._inference import _MAX_COND_EPS, pvalues
-from ._linalg import condition_number, inverse_spd
+from ._linalg import inverse_and_condition
 from ._pytree import Node, static_field
 from ._result import GLMResult
 from ._status import Status
@@ -69,12 +69,13 @@ class StreamResult(Node):
 @functools.partial(jax.jit, static_argnames=("use_t",))
 def _coefficient_table(gram, penalty, aliased, coef_raw, scale, df_resid, *, use_t):
     fisher = gram + jnp.diag(penalty)
-    cov = scale * inverse_spd(fisher, aliased)
+    inverse, cond = inverse_and_condition(fisher, aliased)
+    cov = scale * inverse
     se = jnp.sqrt(jnp.diag(cov))
     coef = jnp.where(aliased, jnp.nan, coef_raw)
     z = coef / se
     p = pvalues(z, df_resid, use_t)
-    return coef, cov, se, z, p, condition_number(fisher, aliased)
+    return coef, cov, se, z, p, cond
 
 
 def assemble(
