@@ -4,9 +4,9 @@ in one process, so the host's drift (large on a shared 2-core machine) cancels.
 The base revision's ``src/jaxglm`` is exported with ``git archive`` into a
 temporary directory and imported as ``jaxglm_base`` (the package imports
 itself relatively, so a renamed copy is a complete second package); the working
-tree's ``jaxglm`` is the other side.  Each round times every problem once with
-each version, in alternating order, after one warm-up call each; the table gives
-medians and the ratio new / base.
+tree's ``jaxglm`` is the other side.  Each round times every problem twice
+with each version, once in each order, after one warm-up call each; the table
+gives medians and the ratio new / base.
 
 Problems (bench_batch.py's data): ``poisson_separate`` (10,000 Poisson fits,
 n = 1000, p = 8, ``jax.vmap(jg.fit)``), ``poisson_shared`` (the same sizes,
@@ -69,11 +69,17 @@ def _import_revision(revision: str, into: Path):
     return importlib.import_module("jaxglm_base")
 
 
-def _problems(jg, fits):
+def _data(fits):
+    """bench_batch.py's problems, made once and shared by both versions."""
     Xp, Yp = make_poisson(fits, 1000, 8, 0, shared=False)
     Xs, Ys = make_poisson(fits, 1000, 8, 1, shared=True)
     Xl, Yl = make_logistic(fits, 500, 4, 2)
     Xp, Yp, Xl, Yl = (jax.numpy.asarray(a) for a in (Xp, Yp, Xl, Yl))
+    return Xp, Yp, Xs, Ys, Xl, Yl
+
+
+def _problems(jg, data):
+    Xp, Yp, Xs, Ys, Xl, Yl = data
     each_poisson = jax.jit(jax.vmap(lambda X, y: jg.fit(X, y, jg.Poisson())))
     each_logistic = jax.jit(jax.vmap(lambda X, y: jg.fit(X, y, jg.Binomial())))
     return {
@@ -96,16 +102,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if ARGS.base != "none":
             versions["base"] = _import_revision(ARGS.base, Path(tmp))
-        calls = {name: _problems(jg, ARGS.fits) for name, jg in versions.items()}
+        data = _data(ARGS.fits)
+        calls = {name: _problems(jg, data) for name, jg in versions.items()}
         times = {(v, p): [] for v in versions for p in calls["new"]}
         for name in versions:  # warm-up: compile every program once
             for call in calls[name].values():
                 _time(call)
-        for r in range(ARGS.rounds):
-            order = list(versions) if r % 2 == 0 else list(versions)[::-1]
-            for problem in calls["new"]:
-                for name in order:
-                    times[name, problem].append(_time(calls[name][problem]))
+        # Each round runs every problem in both orders: a call right after a
+        # different program ran 1.2-1.4x slower than one right after the other
+        # version's same program (measured with both sides the same revision),
+        # so a fixed order would favour whichever side goes second.
+        for _ in range(ARGS.rounds):
+            for order in (list(versions), list(versions)[::-1]):
+                for problem in calls["new"]:
+                    for name in order:
+                        times[name, problem].append(_time(calls[name][problem]))
     print(f"{ARGS.rounds} rounds, {ARGS.fits} fits; medians in seconds")
     for problem in calls["new"]:
         new = float(np.median(times["new", problem]))
