@@ -13,8 +13,9 @@ batch of thousands of fits hit it every time.
 The kernels here are plain ``jax.numpy`` inside ``fori_loop``s over the p
 columns: each loop step is elementwise work and small products, so ``vmap``
 turns them into wide vectorised operations over the whole batch, with nothing
-that waits on the thread pool.  For the small p of batched GLMs they are also
-faster than per-matrix LAPACK calls.  They are exact algorithms (left-looking
+that waits on the thread pool (10,000 matrices at p = 8: Cholesky and solve in
+8 ms against 4.5 ms for the batched LAPACK calls, small next to the fits' Gram
+products, 88 ms).  They are exact algorithms (left-looking
 Cholesky, substitution, Gaussian elimination with partial pivoting, Householder
 QR), differentiable in forward and reverse mode as ordinary JAX.
 
@@ -36,9 +37,9 @@ __all__ = [
     "qr_q",
 ]
 
-# Above this many columns _linalg calls LAPACK.  Measured on 2 cores (single
-# fit, float64): these loops cost about as much as LAPACK up to p = 64 and
-# 3-4x more by p = 256; batched GLMs with p above this are rare.
+# Above this many columns _linalg calls LAPACK.  Measured on 2 cores (one
+# (p, p) inverse, float64): 0.19 ms against LAPACK's 0.13 ms at p = 64, 0.86
+# against 0.27 ms at p = 128; batched GLMs with p above this are rare.
 MAX_P = 64
 
 
