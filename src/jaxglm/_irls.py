@@ -39,18 +39,21 @@ from ._linalg import (
     normal_equations,
     solve_spd,
 )
+from ._rules import (
+    SEPARATION_EDGE,
+    SEPARATION_STEP,
+    at_most_once,
+    final_status,
+    judge_step,
+    keep_going,
+    relative_change,
+    step_failure,
+    tolerances,
+)
 from ._status import Status
 
 __all__ = ["IRLSOutput", "irls", "working_weights", "constant_columns"]
 
-MAX_HALVINGS = 30
-# A tolerance below a few ulps of the deviance can never be met; float32 fits
-# use this many epsilons instead (about 1.2e-6) when tol asks for less.
-_TOL_FLOOR_EPS = 10.0
-# Separation: a final eta step this large on rows whose mean is this close to
-# the edge of the support means the MLE is at infinity.
-_SEPARATION_STEP = 0.1
-_SEPARATION_EDGE = 1e-3
 # Large float64 fits form the Newton matrix in float32 (``fast_gram``) while
 # the last accepted step changed the deviance by more than this (relative):
 # far from the optimum a relative error of about 3e-8 in the matrix costs
@@ -90,37 +93,14 @@ def working_weights(family: Family, eta, mu, weights):
     return w, mu_eta
 
 
-def _at_most_once(flag, compute, default, operand):
-    """``compute(operand)`` where ``flag`` holds, else ``default``: a
-    ``lax.cond`` that stays one under ``vmap``.
-
-    A cond whose flag is batched runs both branches for every fit, on
-    operands all broadcast to the batch (a shared design included); this
-    while loop runs ``compute`` once if any fit in the batch asks for it and
-    not at all otherwise, on its operands as they are (for a single fit it is
-    a plain cond).  ``operand`` (a per-row vector ``compute`` depends on)
-    travels through the loop behind an optimization barrier: otherwise XLA
-    sees ``compute``'s work as loop-invariant and hoists it out of the loop,
-    running it whatever the flag (seen in a profile: the separation rank
-    test's Gram ran for a batch where no fit asked for it).
-    """
-
-    def body(carry):
-        _, _, x = carry
-        return jnp.zeros((), bool), compute(x), jax.lax.optimization_barrier(x)
-
-    init = (flag, default, operand)
-    return jax.lax.while_loop(lambda carry: carry[0], body, init)[1]
-
-
 def _newton_system(X, w, target, fast):
     """:func:`normal_equations`, with the float32 Gram where ``fast`` holds."""
     p = X.shape[1]
     zeros = (jnp.zeros((p, p), X.dtype), jnp.zeros(p, X.dtype))
-    G_fast, b_fast = _at_most_once(
+    G_fast, b_fast = at_most_once(
         fast, lambda w: normal_equations(X, w, target, fast_gram=True), zeros, w
     )
-    G_exact, b_exact = _at_most_once(
+    G_exact, b_exact = at_most_once(
         ~fast, lambda w: normal_equations(X, w, target), zeros, w
     )
     return jnp.where(fast, G_fast, G_exact), jnp.where(fast, b_fast, b_exact)
@@ -194,8 +174,7 @@ def irls(
         products: :func:`~jaxglm._linalg.row_products` of X, or None.
     """
     dtype = X.dtype
-    tol = jnp.maximum(tol, _TOL_FLOOR_EPS * jnp.finfo(dtype).eps).astype(dtype)
-    worse_floor = jnp.sqrt(jnp.finfo(dtype).eps).astype(dtype)
+    tols = tolerances(tol, dtype)
     mu0, eta0, safe_coef = _start(family, X, y, weights, offset)
     fast_possible = products is None and fast_gram_available(X)
 
@@ -239,33 +218,24 @@ def irls(
         # operand of its branches, so a design X shared by the batch (fit_many)
         # would be copied once per fit on every pass.
         halving = state.halvings > 0
-        scored, scored_ok = _at_most_once(
+        scored, scored_ok = at_most_once(
             ~halving, scoring_step, (state.coef, jnp.ones((), bool)), state.mu
         )
         trial = jnp.where(halving, 0.5 * (state.trial + previous), scored)
         ok = halving | scored_ok
         eta, mu, objective = evaluate(trial)
         valid = _valid(family, eta, mu, objective)
-        change = (objective - state.objective) / (jnp.abs(objective) + 0.1)
+        change = relative_change(objective, state.objective)
         # Unlike R's glm.fit (but as glm2), a step that raises the deviance is
         # halved too: Fisher scoring with a non-canonical link can overshoot
         # into a region where it runs off to infinity on data that have a
-        # finite MLE.  Overshoots are large; rises below sqrt(eps) (or tol) are
-        # rounding near the optimum and are accepted, so that batched and
-        # single fits, which round differently, take the same steps.  The
-        # first step is exempt: its reference point, mustart, is not a fit.
-        worse = (state.n_iter > 0) & (change >= jnp.maximum(tol, worse_floor))
-        out_of_halvings = state.halvings >= MAX_HALVINGS
-        accept = valid & ok & (~worse | out_of_halvings)
-        give_up = ~valid & out_of_halvings
+        # finite MLE (the rules: _rules.judge_step).
+        verdict = judge_step(valid, ok, change, state.n_iter, state.halvings, tols)
+        accept, give_up = verdict.accept, verdict.give_up
         # A float32 Newton matrix that does not factor is no verdict on the
         # data: the same step is retried with the exact matrix.
         retry = fast & ~ok
-        failure = jnp.where(
-            ~ok & ~retry,
-            Status.SINGULAR,
-            jnp.where(give_up, Status.NONFINITE, Status.SUCCESS),
-        ).astype(jnp.int32)
+        failure = step_failure(~ok & ~retry, give_up)
         used_step = jnp.where(weights > 0, jnp.abs(eta - state.eta), 0.0)
 
         def pick(new, old):
@@ -283,16 +253,12 @@ def irls(
             exact_only=state.exact_only | retry,
             n_iter=state.n_iter + accept.astype(jnp.int32),
             # Only an exact Newton step may end the fit (see above).
-            converged=accept & (jnp.abs(change) < tol) & ~fast,
+            converged=verdict.converged & ~fast,
             failure=failure,
         )
 
-    def keep_going(state: _State):
-        return (
-            ~state.converged
-            & (state.n_iter < max_iter)
-            & (state.failure == Status.SUCCESS)
-        )
+    def running(state: _State):
+        return keep_going(state.converged, state.n_iter, max_iter, state.failure)
 
     p = X.shape[1]
     init = _State(
@@ -311,11 +277,11 @@ def irls(
             jnp.int32
         ),
     )
-    final = jax.lax.while_loop(keep_going, step, init)
+    final = jax.lax.while_loop(running, step, init)
 
     used = weights > 0
-    running_off = jnp.any(_at_edge(family, final.mu, _SEPARATION_EDGE) & used) & (
-        final.step > _SEPARATION_STEP
+    running_off = jnp.any(_at_edge(family, final.mu, SEPARATION_EDGE) & used) & (
+        final.step > SEPARATION_STEP
     )
     # A fit whose Cholesky broke down while its linear predictor ran off
     # (heavy-tailed links such as cauchit) is separated too, not singular.
@@ -328,7 +294,7 @@ def irls(
     # would run the test (one more Gram product) for every fit in the batch.
     separated = check & (
         running_off
-        | _at_most_once(
+        | at_most_once(
             check & jnp.any(_fitted_exactly(family, y, final.mu) & used),
             lambda mu: _unidentified_without_edge_rows(
                 family, X, y, mu, used, aliased, products
@@ -337,15 +303,7 @@ def irls(
             final.mu,
         )
     )
-    status = jnp.where(
-        separated,
-        Status.SEPARATION,
-        jnp.where(
-            final.failure != Status.SUCCESS,
-            final.failure,
-            jnp.where(final.converged, Status.SUCCESS, Status.MAX_ITER),
-        ),
-    ).astype(jnp.int32)
+    status = final_status(separated, final.failure, final.converged)
     coef = jnp.where(status == Status.INVALID_INPUT, jnp.nan, final.coef)
     return IRLSOutput(coef=coef, n_iter=final.n_iter, status=status)
 
@@ -358,12 +316,12 @@ def _at_edge(family: Family, mu, edge):
 
 def _fitted_exactly(family: Family, y, mu):
     """Rows whose y sits on the edge of the support and whose mean is within
-    ``_SEPARATION_EDGE`` of it: the rows a separating direction would push."""
+    ``SEPARATION_EDGE`` of it: the rows a separating direction would push."""
     if family.mean_support == "unit":
-        return ((y == 1.0) & (1.0 - mu < _SEPARATION_EDGE)) | (
-            (y == 0.0) & (mu < _SEPARATION_EDGE)
+        return ((y == 1.0) & (1.0 - mu < SEPARATION_EDGE)) | (
+            (y == 0.0) & (mu < SEPARATION_EDGE)
         )
-    return (y == 0.0) & (mu < _SEPARATION_EDGE)
+    return (y == 0.0) & (mu < SEPARATION_EDGE)
 
 
 def _unidentified_without_edge_rows(family: Family, X, y, mu, used, aliased, products):

@@ -20,8 +20,8 @@ import numpy as np
 from ._chunks import as_source
 from ._families import Gaussian
 from ._family import Family
-from ._irls import _SEPARATION_STEP, _TOL_FLOOR_EPS, MAX_HALVINGS
 from ._linalg import aliased_from_gram, solve_spd
+from ._rules import MAX_HALVINGS, SEPARATION_STEP, TOL_FLOOR_EPS
 from ._status import Status, warn_if_failed
 from ._stream_pass import Control, Layout, ModelSums, PassSums, Point, run_pass
 from ._stream_progress import PassProgress
@@ -208,7 +208,7 @@ def fit_stream(
     _check_options(l2, tol, max_iter)
     dtype = np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
     family = cast_family(family, dtype)
-    tol = max(tol, _TOL_FLOOR_EPS * float(np.finfo(dtype).eps))
+    tol = max(tol, TOL_FLOOR_EPS * float(np.finfo(dtype).eps))
     try:
         n_chunks = len(chunks)  # chunks_from_arrays / _parquet, a list of blocks
     except TypeError:
@@ -280,7 +280,7 @@ def fit_stream(
     # as _irls.irls: a breakdown while running off is separation, not singular
     stopped = main.converged or main.failure == Status.SINGULAR
     separation_check = family.separation_prone and stopped
-    running_off = bool(final.at_edge) and main.step > _SEPARATION_STEP
+    running_off = bool(final.at_edge) and main.step > SEPARATION_STEP
     rank_test = separation_check and not running_off and bool(final.exact)
     loglik_scale = np.ones((), dtype)
     if type(family).loglik_scale is not Family.loglik_scale:

@@ -20,8 +20,9 @@ import numpy as np
 
 from ._chunks import Block, check_block, naming_chunk, pieces, read_block
 from ._family import Family
-from ._irls import _SEPARATION_EDGE, _at_edge, _fitted_exactly, working_weights
+from ._irls import _at_edge, _fitted_exactly, working_weights
 from ._linalg import gram, normal_equations
+from ._rules import SEPARATION_EDGE
 from ._stream_progress import PassProgress
 
 __all__ = ["Control", "Layout", "ModelSums", "PassSums", "Point", "run_pass"]
@@ -141,7 +142,7 @@ def _model_sums(family, X, y, weights, offset, real, point, ctrl, eta0, mu0):
         deviance=family.deviance(y, mu, weights),
         invalid=jnp.any(real & ~valid),
         step=jnp.max(jnp.where(used, jnp.abs(eta - ref_eta), 0.0)),
-        at_edge=jnp.any(_at_edge(family, mu, _SEPARATION_EDGE) & used),
+        at_edge=jnp.any(_at_edge(family, mu, SEPARATION_EDGE) & used),
         exact=jnp.any(exact),
         rest_gram=rest_gram,
         pearson=pearson,
