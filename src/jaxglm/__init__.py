@@ -23,7 +23,9 @@ from ._family import Family as Family
 from ._fit import add_intercept as add_intercept
 from ._fit import fit as fit
 from ._formula import glm as glm
+from ._loss import loss as loss
 from ._many import fit_many as fit_many
+from ._multinomial.family import Multinomial as Multinomial
 from ._predict import predict as predict
 from ._result import GLMResult as GLMResult
 from ._status import ConvergenceWarning as ConvergenceWarning
@@ -46,7 +48,9 @@ __all__ = [
     "InverseGaussian",
     "NegativeBinomial",
     "Tweedie",
+    "Multinomial",
     "fit",
+    "loss",
     "fit_many",
     "fit_stream",
     "chunks_from_arrays",

@@ -12,6 +12,8 @@ from ._implicit import fit_coef
 from ._inference import summarize
 from ._irls import constant_columns
 from ._linalg import aliased_columns
+from ._multinomial.family import Multinomial
+from ._multinomial.fit import fit_multinomial
 from ._result import GLMResult
 from ._status import warn_if_failed
 from ._validate import (
@@ -82,7 +84,8 @@ def fit(
 
     Args:
         X: design matrix, (n, p).
-        y: response, (n,); for Binomial the proportion of successes.
+        y: response, (n,); for Binomial the proportion of successes; for
+            Multinomial (n,) integer class labels or an (n, K) count matrix.
         family: a family instance with its link, e.g. ``jg.Poisson()``.
         weights: prior weights, (n,) (R's ``weights``; Binomial trials).
         offset: added to the linear predictor, (n,).
@@ -99,6 +102,11 @@ def fit(
         tracing the fit reports ``Status.INVALID_INPUT`` instead.
     """
     family = as_family(family)
+    if isinstance(family, Multinomial):
+        return fit_multinomial(
+            X, y, family, weights=weights, offset=offset, l2=l2, tol=tol,
+            max_iter=max_iter,
+        )  # fmt: skip
     X, y, weights, offset_arr, l2 = prepare(
         X, y, family, weights, offset, l2, tol, max_iter
     )

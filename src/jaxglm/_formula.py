@@ -19,6 +19,7 @@ from jax.typing import ArrayLike
 from ._families import Binomial, Gaussian
 from ._family import Family
 from ._fit import fit
+from ._multinomial.family import Multinomial
 from ._result import GLMResult
 from ._validate import as_family
 
@@ -148,10 +149,11 @@ def _parse(formula: str) -> tuple[str, str, list[str], bool]:
         columns = [
             c.strip() for c in _split_top_level(lhs[lhs.index("(") + 1 : -1], ",")
         ]
-        if len(columns) != 2 or not all(columns):
+        if len(columns) < 2 or not all(columns):
             raise ValueError(
                 f"cbind() on the left of '~' takes two columns, successes and "
-                f"failures, got {lhs!r}"
+                f"failures (or one count column per class for Multinomial), got "
+                f"{lhs!r}"
             )
         lhs = " + ".join(f"{{{c}}}" for c in columns)
     return lhs, rhs, offsets, is_cbind
@@ -395,10 +397,10 @@ def glm(
     if na_action not in _NA_ACTIONS:
         raise ValueError(f'na_action must be "omit" or "raise", got {na_action!r}')
     lhs, rhs, offset_terms, is_cbind = _parse(formula)
-    if is_cbind and not isinstance(family, Binomial):
+    if is_cbind and not isinstance(family, Binomial | Multinomial):
         raise ValueError(
-            "cbind(successes, failures) responses are for the Binomial family, "
-            f"got {type(family).__name__}"
+            "cbind(successes, failures) responses are for the Binomial family "
+            f"(cbind(class counts...) for Multinomial), got {type(family).__name__}"
         )
     if isinstance(offset, str):
         offset_terms.append(offset)
@@ -444,7 +446,16 @@ def glm(
         spec = matrices.model_spec
     X = matrices.rhs.loc[rows].to_numpy(dtype=float)
     response = matrices.lhs.loc[rows].to_numpy(dtype=float)
-    y, prior = _response(response, family, is_cbind, lhs)
+    classes = None
+    if isinstance(family, Multinomial):
+        y, classes = _categorical_response(
+            response, matrices.lhs.columns, lhs, is_cbind
+        )
+        if y.ndim == 2:  # the response's levels decide the classes
+            family = Multinomial(n_classes=y.shape[1])
+        prior = None
+    else:
+        y, prior = _response(response, family, is_cbind, lhs)
     weights_arr = extras.get("weights")
     weights_arr = None if weights_arr is None else weights_arr[rows]
     if prior is not None:
@@ -463,7 +474,9 @@ def glm(
         n_dropped=len(dropped),
         dropped_rows=dropped,
     )
-    return res.replace(names=r_names(matrices.rhs.columns), formula=info)
+    return res.replace(
+        names=r_names(matrices.rhs.columns), formula=info, classes=classes
+    )
 
 
 def _drop_unused_levels(pd, frame, rows, spec):
@@ -500,6 +513,29 @@ def _response(response: np.ndarray, family: Family, is_cbind: bool, lhs: str):
         "numeric (for Binomial also a two-level factor or cbind(successes, "
         "failures))"
     )
+
+
+def _categorical_response(response: np.ndarray, columns, lhs: str, is_cbind: bool):
+    """(labels or counts, class names) for a Multinomial formula's left side.
+
+    A factor column gives one indicator column per level (formulaic), in the
+    order of its categories (R's factor levels); ``cbind(a, b, c)`` gives
+    counts.  Levels never observed are dropped, as ``nnet::multinom`` does
+    ("group(s) ... are empty"); a numeric column holds labels 0..K-1.
+    """
+    if response.shape[1] == 1:
+        labels = response[:, 0]
+        k = int(np.nanmax(labels)) + 1 if labels.size else 0
+        return labels, tuple(str(j) for j in range(k))
+    names = [str(c) for c in columns]
+    if not is_cbind:  # formulaic names a factor's indicators "Sat[Low]"
+        prefix = f"{lhs.strip()}["
+        names = [n[len(prefix) : -1] if n.startswith(prefix) else n for n in names]
+    seen = response.sum(axis=0) > 0
+    if (~seen).any() and seen.sum() >= 2:
+        response = response[:, seen]
+        names = [name for name, keep in zip(names, seen, strict=True) if keep]
+    return response, tuple(names)
 
 
 def _missing_message(spec, frame, extras, complete, texts) -> str:

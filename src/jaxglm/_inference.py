@@ -16,7 +16,7 @@ from ._linalg import gram, inverse_and_condition, linear_predictor
 from ._result import GLMResult
 from ._status import Status
 
-__all__ = ["summarize", "pvalues"]
+__all__ = ["summarize", "pvalues", "flag_ill_conditioned"]
 
 # cond(X'WX) * eps above this means the weighted least-squares solves are noise.
 _MAX_COND_EPS = 0.1
@@ -29,6 +29,15 @@ def pvalues(z: jax.Array, df: jax.Array, use_t: bool) -> jax.Array:
         p = betainc(0.5 * dfz, 0.5, dfz / (dfz + z**2))
         return jnp.where(df > 0, p, jnp.nan)
     return 2.0 * ndtr(-jnp.abs(z))
+
+
+def flag_ill_conditioned(status, cond, dtype):
+    """SINGULAR for a fit whose information matrix is numerically singular in
+    the working precision (float32 reaches this much sooner): not trusted."""
+    ill_conditioned = ~(cond * jnp.finfo(dtype).eps < _MAX_COND_EPS)
+    return jnp.where(
+        (status == Status.SUCCESS) & ill_conditioned, Status.SINGULAR, status
+    ).astype(jnp.int32)
 
 
 def _null_deviance(family, X, y, weights, offset, has_offset, tol, max_iter):
@@ -115,12 +124,7 @@ def summarize(
     # API.md: R's BIC() counts every row, zero-weight rows included.
     bic = -2.0 * loglik + jnp.log(jnp.asarray(y.shape[0], dtype)) * k
 
-    # A fit whose information matrix is numerically singular in the working
-    # precision (float32 reaches this much sooner) is flagged, not trusted.
-    ill_conditioned = ~(cond * jnp.finfo(dtype).eps < _MAX_COND_EPS)
-    status = jnp.where(
-        (status == Status.SUCCESS) & ill_conditioned, Status.SINGULAR, status
-    ).astype(jnp.int32)
+    status = flag_ill_conditioned(status, cond, dtype)
     failed = status != Status.SUCCESS
     return GLMResult(
         coef=coef,

@@ -33,6 +33,12 @@ from ._linalg import (
     solve_spd,
     use_row_products,
 )
+from ._multinomial.family import Multinomial
+from ._multinomial.fit import (
+    check_response,
+    fit_multinomial_traced,
+    prepare_multinomial,
+)
 from ._progressbar import progress_bar, wants_progress
 from ._result import GLMResult
 from ._status import Status, warn_if_failed
@@ -119,6 +125,16 @@ def _fit_many_compiled(
         ),
         in_axes=(0, w_axis, o_axis),
     )(Y, weights, offset)
+
+
+@functools.partial(jax.jit, static_argnames=("w_axis",))
+def _fit_many_multinomial_compiled(X, Y, weights, l2, family, *, tol, max_iter, w_axis):
+    return jax.vmap(
+        lambda y, w: fit_multinomial_traced(
+            X, y, w, l2, family, tol=tol, max_iter=max_iter
+        ),
+        in_axes=(0, w_axis),
+    )(Y, weights)
 
 
 def _batch_size(batch_size, m: int, concrete: bool) -> int:
@@ -210,7 +226,8 @@ def fit_many(
     Args:
         X: shared design matrix, (n, p).
         Y: responses, **(m, n): one response per row** (batch first, like the
-            leading batch axis of every result field).
+            leading batch axis of every result field); for ``jg.Multinomial``
+            (m, n) class labels or (m, n, K) counts.
         family: family and link, shared by all fits.
         weights: prior weights, (n,) shared or (m, n) per response.
         offset: offset, (n,) shared or (m, n) per response.
@@ -235,6 +252,11 @@ def fit_many(
     show = wants_progress(progress)
     if not isinstance(Y, jax.Array):
         Y = np.asarray(Y.to_numpy() if hasattr(Y, "to_numpy") else Y)
+    if isinstance(family, Multinomial):
+        return _fit_many_multinomial(
+            X, Y, family, weights, offset, l2, tol, max_iter, batch_size, show,
+            progress,
+        )  # fmt: skip
     if Y.ndim != 2:
         raise ValueError(
             f"Y must be 2-D with one response per row, (m, n); got shape {Y.shape}"
@@ -281,6 +303,62 @@ def fit_many(
         res = _in_batches(
             run, Y, weights, offset_arr, w_axis, o_axis, size, bar, wait=concrete
         )
+    finally:
+        bar.close()
+    if is_concrete(res):
+        warn_if_failed(res)
+    return res
+
+
+def _fit_many_multinomial(
+    X, Y, family, weights, offset, l2, tol, max_iter, batch_size, show, progress
+) -> GLMResult:
+    """:func:`fit_many` for ``jg.Multinomial``: Y (m, n) labels or (m, n, K)."""
+    if Y.ndim not in (2, 3):
+        raise ValueError(
+            f"Y must be (m, n) class labels or (m, n, K) counts for Multinomial, "
+            f"got shape {Y.shape}"
+        )
+    m, n = Y.shape[:2]
+    if np.shape(X)[:1] != (n,):
+        raise ValueError(
+            f"Y has shape {Y.shape} (m responses of length n) but X has shape "
+            f"{np.shape(X)}; Y must be (m, n) with n = rows of X"
+        )
+    w_axis = _batch_axis(weights, m, n, "weights")
+    concrete = is_concrete(X, Y, weights, l2)
+    size = _batch_size(batch_size, m, concrete)
+    if Y.ndim == 2 and family.n_classes is None:
+        if not concrete:
+            raise ValueError(
+                "Multinomial(n_classes=None) cannot infer the number of classes "
+                "from traced labels; pass jg.Multinomial(n_classes=K)"
+            )
+        check_values(Gaussian(), np.zeros((1, 1)), Y, None, None, 0.0, y_name="Y")
+        family = Multinomial(n_classes=max(int(np.max(Y)) + 1, 2))
+    first_weights = None if weights is None else jnp.asarray(weights).reshape(-1, n)[0]
+    X_arr, _, _, l2_arr, family = prepare_multinomial(
+        X, Y[0], family, first_weights, offset, l2, tol, max_iter
+    )
+    if concrete:
+        check_response(np.asarray(Y), family.n_classes)
+        if weights is not None:
+            check_values(Gaussian(), np.zeros((1, 1)), np.zeros(1), weights, None, 0.0)
+    dtype = X_arr.dtype
+    weights = jnp.ones(n, dtype) if weights is None else jnp.asarray(weights, dtype)
+    tol_arr = jnp.asarray(tol, dtype)
+    max_iter_arr = jnp.asarray(max_iter, jnp.int32)
+
+    def run(Y, weights, _offset):
+        return _fit_many_multinomial_compiled(
+            X_arr, jnp.asarray(Y, dtype), weights, l2_arr, family,
+            tol=tol_arr, max_iter=max_iter_arr, w_axis=w_axis,
+        )  # fmt: skip
+
+    show = show and concrete and (size < m or progress is True)
+    bar = progress_bar(m, "fit_many", enabled=show)
+    try:
+        res = _in_batches(run, Y, weights, None, w_axis, None, size, bar, wait=concrete)
     finally:
         bar.close()
     if is_concrete(res):

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from ._multinomial.family import Multinomial, full_logits
 from ._result import GLMResult
 
 __all__ = ["predict"]
@@ -35,7 +36,9 @@ def predict(
         which: ``"mean"`` for ``mu`` or ``"linear"`` for ``eta``.
 
     Returns:
-        (m,) predictions.  Aliased coefficients count as 0, as in R.
+        (m,) predictions; for a multinomial fit (m, K) class probabilities
+        (``"mean"``) or (m, K-1) baseline logits (``"linear"``).  Aliased
+        coefficients count as 0, as in R.
     """
     if which not in ("mean", "linear"):
         raise ValueError(f'which must be "mean" or "linear", got {which!r}')
@@ -46,16 +49,26 @@ def predict(
         offset = data_offset if offset is None else offset
     if hasattr(X_new, "to_numpy") and not isinstance(X_new, jax.Array):
         X_new = X_new.to_numpy()
-    coef = jnp.where(res.aliased, 0.0, res.coef)
+    multinomial = isinstance(res.family, Multinomial)
+    aliased = res.aliased[:, None] if multinomial else res.aliased
+    coef = jnp.where(aliased, 0.0, res.coef)
     X_new = jnp.asarray(X_new, dtype=coef.dtype)
     if X_new.ndim == 1:
         X_new = X_new[None, :]
-    if X_new.ndim != 2 or X_new.shape[-1] != coef.shape[-1]:
+    p = coef.shape[0] if multinomial else coef.shape[-1]
+    if X_new.ndim != 2 or X_new.shape[-1] != p:
         raise ValueError(
-            f"X_new has shape {X_new.shape} but the fit has {coef.shape[-1]} "
-            "coefficients; pass an (m, p) design with the fit's columns"
+            f"X_new has shape {X_new.shape} but the fit has {p} "
+            "coefficients per linear predictor; pass an (m, p) design with the "
+            "fit's columns"
         )
     eta = X_new @ coef
+    if multinomial:
+        if offset is not None:
+            raise ValueError("offset is not supported for Multinomial fits")
+        if which == "linear":
+            return eta
+        return jax.nn.softmax(full_logits(eta), axis=-1)
     if offset is not None:
         offset = jnp.asarray(offset, dtype=coef.dtype)
         if offset.ndim > 1 or (offset.ndim == 1 and offset.shape[0] != X_new.shape[0]):

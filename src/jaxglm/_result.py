@@ -11,6 +11,7 @@ from jax.scipy.special import ndtri
 
 from ._diagnostics import residuals
 from ._family import Family
+from ._multinomial.family import Multinomial
 from ._pytree import Node, static_field
 
 __all__ = ["GLMResult"]
@@ -54,9 +55,31 @@ class GLMResult(Node):
     # jg.glm's FormulaSpec (formula, levels, dropped rows), for predict on new
     # data frames; compared by identity, so it is hashable as static data.
     formula: Any = static_field(default=None)
+    #: class names of a multinomial fit (``jg.glm``), class 0 the reference
+    classes: tuple[str, ...] | None = static_field(default=None)
+
+    @property
+    def is_multinomial(self) -> bool:
+        """Whether this is a multinomial fit (``coef`` is (p, K-1))."""
+        return isinstance(self.family, Multinomial)
+
+    @property
+    def coef_ndim(self) -> int:
+        """Dimensions of ``coef`` for one fit: 2 for multinomial, else 1."""
+        return 2 if self.is_multinomial else 1
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Class names of a multinomial fit: ``classes``, else "0", "1", ..."""
+        if not self.is_multinomial:
+            raise ValueError("class_names is defined for Multinomial fits only")
+        if self.classes is not None:
+            return tuple(self.classes)
+        return tuple(str(k) for k in range(self.family.n_classes))
 
     def conf_int(self, level: float = 0.95) -> jax.Array:
-        """Wald confidence intervals ``coef -/+ z_{(1+level)/2} se``, (p, 2).
+        """Wald confidence intervals ``coef -/+ z_{(1+level)/2} se``, (p, 2)
+        ((p, K-1, 2) for a multinomial fit).
 
         Matches R: ``confint.default``; statsmodels' ``conf_int``.
         """
@@ -71,6 +94,11 @@ class GLMResult(Node):
 
         Matches R: ``residuals(fit, type = kind)``.
         """
+        if self.is_multinomial:
+            raise ValueError(
+                "residuals are not defined for Multinomial fits; use res.y and "
+                "res.mu (fitted class probabilities)"
+            )
         return residuals(self, kind)
 
     @property
@@ -90,7 +118,8 @@ class GLMResult(Node):
         """The coefficient table as a pandas DataFrame indexed by ``names``.
 
         Columns ``estimate, se, z`` (``t`` where dispersion is estimated)``, p,
-        ci_lower, ci_upper`` (Wald intervals at ``level``).
+        ci_lower, ci_upper`` (Wald intervals at ``level``).  A multinomial
+        fit's table is in long form, indexed by (class, term).
 
         Matches R: ``coef(summary(fit))`` with ``confint.default(fit)``.
 
@@ -106,22 +135,29 @@ class GLMResult(Node):
                 '"jaxglm-stats[formula]"'
             ) from err
         coef = np.asarray(self.coef)
-        if coef.ndim != 1:
+        if coef.ndim != self.coef_ndim:
             raise ValueError(
                 f"coef_table describes one fit, got a batch of shape "
-                f"{coef.shape[:-1]}; use jax.tree.map(lambda a: a[i], res)"
+                f"{coef.shape[: coef.ndim - self.coef_ndim]}; use "
+                "jax.tree.map(lambda a: a[i], res)"
             )
-        names = list(self.names) if self.names else [f"x{j}" for j in range(len(coef))]
+        p = coef.shape[0]
+        names = list(self.names) if self.names else [f"x{j}" for j in range(p)]
         ci = np.asarray(self.conf_int(level))
         stat = "t" if self.estimates_dispersion else "z"
+        columns = {
+            "estimate": coef,
+            "se": np.asarray(self.se),
+            stat: np.asarray(self.z),
+            "p": np.asarray(self.pvalues),
+            "ci_lower": ci[..., 0],
+            "ci_upper": ci[..., 1],
+        }
+        if not self.is_multinomial:
+            return pd.DataFrame(columns, index=pd.Index(names, name="term"))
+        # Long form: all terms of class 1, then class 2, ... (nnet's order).
+        classes = self.class_names[1:]
+        index = pd.MultiIndex.from_product([classes, names], names=["class", "term"])
         return pd.DataFrame(
-            {
-                "estimate": coef,
-                "se": np.asarray(self.se),
-                stat: np.asarray(self.z),
-                "p": np.asarray(self.pvalues),
-                "ci_lower": ci[:, 0],
-                "ci_upper": ci[:, 1],
-            },
-            index=pd.Index(names, name="term"),
+            {key: value.T.ravel() for key, value in columns.items()}, index=index
         )

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._multinomial.family import Multinomial
 from ._result import GLMResult
 from ._status import Status, describe
 
@@ -93,33 +94,9 @@ def _family_name(res: GLMResult) -> str:
     return name
 
 
-def summary(res: GLMResult, names: Sequence[str] | None = None) -> Summary:
-    """A printable coefficient table and fit statistics, as R's ``summary.glm``.
-
-    Args:
-        res: one fit (for a vmapped batch, a short overview is returned).
-        names: coefficient names, (p,); defaults to ``res.names`` or x0, x1, ...
-
-    Returns:
-        A :class:`Summary` (a ``str``): print it.
-    """
-    coef = np.asarray(res.coef, dtype=float)
-    if coef.ndim > 1:
-        return _batch_summary(res)
-    p = coef.shape[0]
-    names = list(names if names is not None else res.names or [])
-    if not names:
-        names = [f"x{j}" for j in range(p)]
-    if len(names) != p:
-        raise ValueError(
-            f"names has {len(names)} entries but the fit has {p} coefficients"
-        )
-    se = np.asarray(res.se, dtype=float)
-    z = np.asarray(res.z, dtype=float)
-    pv = np.asarray(res.pvalues, dtype=float)
-    use_t = res.estimates_dispersion
+def _coefficient_rows(names, coef, se, z, pv, use_t: bool) -> list[str]:
+    """The lines of R's ``printCoefmat`` table, header first."""
     stat_head, p_head = ("t value", "Pr(>|t|)") if use_t else ("z value", "Pr(>|z|)")
-
     dec = _decimals(np.concatenate([coef, se]))
     columns = [
         ["", *names],
@@ -131,13 +108,48 @@ def summary(res: GLMResult, names: Sequence[str] | None = None) -> Summary:
     ]
     widths = [max(len(s) for s in col) for col in columns]
     rows = []
-    for i in range(p + 1):
+    for i in range(len(names) + 1):
         cells = [columns[0][i].ljust(widths[0])]
         cells += [
             col[i].rjust(w) for col, w in zip(columns[1:5], widths[1:5], strict=True)
         ]
         cells.append(columns[5][i].ljust(widths[5]))
         rows.append(" ".join(cells).rstrip())
+    return rows
+
+
+def _coefficient_names(res: GLMResult, names, p: int) -> list[str]:
+    names = list(names if names is not None else res.names or [])
+    if not names:
+        names = [f"x{j}" for j in range(p)]
+    if len(names) != p:
+        raise ValueError(
+            f"names has {len(names)} entries but the fit has {p} coefficients"
+        )
+    return names
+
+
+def summary(res: GLMResult, names: Sequence[str] | None = None) -> Summary:
+    """A printable coefficient table and fit statistics, as R's ``summary.glm``.
+
+    Args:
+        res: one fit (for a vmapped batch, a short overview is returned).
+        names: coefficient names, (p,); defaults to ``res.names`` or x0, x1, ...
+
+    Returns:
+        A :class:`Summary` (a ``str``): print it.
+    """
+    coef = np.asarray(res.coef, dtype=float)
+    multinomial = isinstance(res.family, Multinomial)
+    if coef.ndim > (2 if multinomial else 1):
+        return _batch_summary(res)
+    names = _coefficient_names(res, names, coef.shape[0])
+    if multinomial:
+        return _multinomial_summary(res, names)
+    se = np.asarray(res.se, dtype=float)
+    z = np.asarray(res.z, dtype=float)
+    pv = np.asarray(res.pvalues, dtype=float)
+    rows = _coefficient_rows(names, coef, se, z, pv, res.estimates_dispersion)
 
     n_aliased = int(np.sum(np.asarray(res.aliased)))
     status = Status(int(np.asarray(res.status)))
@@ -190,3 +202,49 @@ def _batch_summary(res: GLMResult) -> Summary:
         f"Batch of {status.size} GLM fits, batch shape {shape}; status counts: {text}\n"
         "Summarise one fit with jg.summary(jax.tree.map(lambda a: a[i], res)).\n"
     )
+
+
+def _multinomial_summary(res: GLMResult, names: list[str]) -> Summary:
+    """One coefficient block per class against the reference, then nnet's
+    deviance and AIC lines (R: ``summary(multinom(...))``, VGAM's layout)."""
+    classes = res.class_names
+    status = Status(int(np.asarray(res.status)))
+    lines = [
+        f"Multinomial logit model, {len(classes)} classes; reference class: "
+        f"{classes[0]}",
+        "",
+    ]
+    if status != Status.SUCCESS:
+        lines += [f"WARNING: status {status.name}: {describe(status)}", ""]
+    n_aliased = int(np.sum(np.asarray(res.aliased)))
+    if n_aliased:
+        lines += [f"({n_aliased} terms not defined because of singularities)", ""]
+    columns = [np.asarray(getattr(res, f), dtype=float) for f in ("coef", "se")]
+    stats = [np.asarray(getattr(res, f), dtype=float) for f in ("z", "pvalues")]
+    for j, name in enumerate(classes[1:]):
+        lines.append(f"Coefficients: {name} vs {classes[0]}")
+        lines += _coefficient_rows(
+            names, columns[0][:, j], columns[1][:, j], stats[0][:, j],
+            stats[1][:, j], use_t=False,
+        )  # fmt: skip
+        lines.append("")
+    lines.append("---")
+    lines.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
+    lines.append("")
+    devs = np.array([float(np.asarray(res.null_deviance)), float(res.deviance)])
+    dev_text = _column(devs, _decimals(devs, _DIGITS + 1))
+    width = max(len(t) for t in dev_text)
+    dfs = [str(int(np.asarray(res.df_null))), str(int(np.asarray(res.df_resid)))]
+    df_width = max(len(t) for t in dfs)
+    for label, value, df in zip(("    Null", "Residual"), dev_text, dfs, strict=True):
+        lines.append(
+            f"{label} Deviance: {value:>{width}}  on {df:>{df_width}}  "
+            "degrees of freedom"
+        )
+    dropped = res.n_dropped
+    if dropped:
+        lines.append(f"  ({dropped} observations deleted due to missingness)")
+    lines.append(f"AIC: {float(np.asarray(res.aic)):.{_DIGITS + 3}g}")
+    lines.append("")
+    lines.append(f"Number of Newton iterations: {int(np.asarray(res.n_iter))}")
+    return Summary("\n".join(lines) + "\n")

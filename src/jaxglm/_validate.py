@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _families
 from ._family import Family
+from ._multinomial.family import Multinomial
 
 __all__ = [
     "as_family",
@@ -33,6 +34,7 @@ _FAMILY_NAMES = {
     "inversegaussian": _families.InverseGaussian,
     "negativebinomial": _families.NegativeBinomial,
     "tweedie": _families.Tweedie,
+    "multinomial": Multinomial,
 }
 
 
@@ -49,7 +51,8 @@ def as_family(family) -> Family:
         raise ValueError(
             f"family={family!r} is not a known family; use one of "
             "jg.Gaussian(), jg.Binomial(), jg.Poisson(), jg.Gamma(), "
-            "jg.InverseGaussian(), jg.NegativeBinomial(alpha), jg.Tweedie(power)"
+            "jg.InverseGaussian(), jg.NegativeBinomial(alpha), jg.Tweedie(power), "
+            "jg.Multinomial()"
         )
     raise TypeError(
         f"family must be a jaxglm family such as jg.Poisson(), "

@@ -21,6 +21,7 @@ __all__ = [
     "load",
     "load_anorexia",
     "load_esoph",
+    "load_housing",
     "load_infert",
     "load_insectsprays",
     "load_insurance",
@@ -45,6 +46,12 @@ LEVELS: dict[str, dict[str, tuple[str, ...]]] = {
         "alcgp": ("0-39g/day", "40-79", "80-119", "120+"),
         "tobgp": ("0-9g/day", "10-19", "20-29", "30+"),
     },
+    "housing": {
+        "Sat": ("Low", "Medium", "High"),
+        "Infl": ("Low", "Medium", "High"),
+        "Type": ("Tower", "Apartment", "Atrium", "Terrace"),
+        "Cont": ("Low", "High"),
+    },
     "infert": {"education": ("0-5yrs", "6-11yrs", "12+ yrs")},
     "insectsprays": {"spray": ("A", "B", "C", "D", "E", "F")},
     "insurance": {
@@ -67,6 +74,7 @@ LEVELS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 ORDERED_FACTORS: dict[str, tuple[str, ...]] = {
     "esoph": ("agegp", "alcgp", "tobgp"),
+    "housing": ("Sat",),
     "insurance": ("Group", "Age"),
 }
 
@@ -202,6 +210,19 @@ def load_esoph(as_frame: bool = False) -> Any:
     Research, Vol. 1, IARC.
     """
     return load("esoph", as_frame)
+
+
+def load_housing(as_frame: bool = False) -> Any:
+    """Satisfaction with housing of 1681 Copenhagen residents, as 72 cell counts.
+
+    Columns Sat (Low, Medium, High: the response), Infl (perceived influence on
+    management: Low, Medium, High), Type (Tower, Apartment, Atrium, Terrace),
+    Cont (contact with other residents: Low, High), Freq (residents in the
+    cell: the weights).  The multinomial example: ``Sat ~ Infl + Type + Cont``
+    with weights Freq.  Source: R package MASS, ``housing``; Madsen (1976)
+    *Scand. J. Statist.* 3, 97-106.
+    """
+    return load("housing", as_frame)
 
 
 def load_infert(as_frame: bool = False) -> Any:
