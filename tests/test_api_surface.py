@@ -36,6 +36,9 @@ TOP_LEVEL = [
     "chunks_from_parquet",
     "StreamResult",
     "datasets",
+    # API.md "More models" and "GLM heads"
+    "Multinomial",
+    "loss",
 ]
 STATUS_CODES = [
     "SUCCESS",

@@ -29,6 +29,7 @@ from ._families import (
 from ._family import Family, as_param
 from ._irls import constant_columns, working_weights
 from ._linalg import hat_diagonal
+from ._multinomial.family import Multinomial
 from ._pytree import Node
 
 if TYPE_CHECKING:  # _result imports this module for GLMResult.residuals
@@ -142,6 +143,14 @@ def _residuals(family, y, mu, eta, weights, df_resid, kind):
     return jnp.where(used, unit * jnp.sqrt(jnp.where(used, weights, 0.0)), 0.0)
 
 
+def _not_multinomial(res, what: str) -> None:
+    if isinstance(res.family, Multinomial):
+        raise ValueError(
+            f"{what} is defined for single-response GLMs, not Multinomial fits; "
+            "compare res.y with res.mu (fitted class probabilities) instead"
+        )
+
+
 def _check_kind(kind: str) -> None:
     if kind not in RESIDUAL_KINDS:
         raise ValueError(
@@ -191,6 +200,7 @@ def residuals(res: GLMResult, kind: str = "deviance") -> jax.Array:
         ValueError: for an unknown ``kind``, or ``"anscombe"`` for a family
             without a closed form (a user-defined family).
     """
+    _not_multinomial(res, "residuals")
     _check_kind(kind)
     if kind == "anscombe":
         _check_anscombe(res.family)
@@ -291,6 +301,7 @@ def influence(res: GLMResult, X: ArrayLike) -> Influence:
     Raises:
         ValueError: if ``X`` does not have the shape of the fit's design.
     """
+    _not_multinomial(res, "influence")
     if not isinstance(X, jax.Array):
         X = np.asarray(X.to_numpy() if hasattr(X, "to_numpy") else X)
     X = jnp.asarray(X, jnp.result_type(res.mu))

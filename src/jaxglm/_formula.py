@@ -10,7 +10,7 @@ import dataclasses
 import re
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -253,6 +253,10 @@ class FormulaSpec:
         n_dropped: rows dropped for missing values (R's "observations deleted
             due to missingness").
         dropped_rows: their positions in ``data``.
+        fit_inputs: what the fit was given, for refits of nested models
+            (``jg.anova``): ``data`` (the rows fitted), ``weights`` and
+            ``offset`` (arrays over those rows, or None), ``family`` and the
+            fit ``options``.
     """
 
     formula: str
@@ -262,6 +266,7 @@ class FormulaSpec:
     context: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False)
     n_dropped: int = 0
     dropped_rows: tuple[int, ...] = dataclasses.field(default=(), repr=False)
+    fit_inputs: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False)
 
     def design(
         self, data, offset_given: bool = False
@@ -392,8 +397,32 @@ def glm(
         ValueError: a malformed formula, missing values with
             ``na_action="raise"``, or any input error of :func:`jaxglm.fit`.
     """
-    pd, formulaic = import_formula_deps()
     family = as_family(family)
+    return formula_fit(
+        formula, data, family, weights=weights, offset=offset, na_action=na_action,
+        fitter=fit, frame_depth=2, **fit_options,
+    )  # fmt: skip
+
+
+def formula_fit(
+    formula: str,
+    data: Any,
+    family: Family,
+    *,
+    weights,
+    offset,
+    na_action: str,
+    fitter: Callable[..., GLMResult],
+    frame_depth: int = 1,
+    **fit_options: Any,
+) -> GLMResult:
+    """:func:`glm` with any fitter ``fitter(X, y, family, weights=, offset=,
+    **fit_options)`` (``jg.fit``, or ``jg.fit_negbin`` for ``jg.glm_nb``).
+
+    ``frame_depth``: how many frames up the user's call is, for the formula's
+    variables from the caller's scope.
+    """
+    pd, formulaic = import_formula_deps()
     if na_action not in _NA_ACTIONS:
         raise ValueError(f'na_action must be "omit" or "raise", got {na_action!r}')
     lhs, rhs, offset_terms, is_cbind = _parse(formula)
@@ -405,7 +434,7 @@ def glm(
     if isinstance(offset, str):
         offset_terms.append(offset)
     texts = [formula, *(v for v in (weights, offset) if isinstance(v, str))]
-    context = _caller_context(formulaic, texts, sys._getframe(1))
+    context = _caller_context(formulaic, texts, sys._getframe(frame_depth))
     frame = _as_frame(pd, data)
     n_rows = len(frame)
 
@@ -463,8 +492,12 @@ def glm(
     offset_arr = extras.get("offset")
     offset_arr = None if offset_arr is None else offset_arr[rows]
 
-    res = fit(X, y, family, weights=weights_arr, offset=offset_arr, **fit_options)
+    res = fitter(X, y, family, weights=weights_arr, offset=offset_arr, **fit_options)
     dropped = tuple(int(i) for i in np.flatnonzero(~complete))
+    fit_inputs = dict(
+        data=subset, weights=weights_arr, offset=offset_arr, family=family,
+        options=dict(fit_options), fitter=fitter,
+    )  # fmt: skip
     info = FormulaSpec(
         formula=formula,
         model_spec=spec,
@@ -473,6 +506,7 @@ def glm(
         context=context,
         n_dropped=len(dropped),
         dropped_rows=dropped,
+        fit_inputs=fit_inputs,
     )
     return res.replace(
         names=r_names(matrices.rhs.columns), formula=info, classes=classes

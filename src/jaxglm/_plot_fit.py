@@ -15,6 +15,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from ._diagnostics import influence, residuals
+from ._multinomial.family import Multinomial
 from ._result import GLMResult
 
 __all__ = ["coefficients", "diagnostics"]
@@ -48,6 +49,8 @@ def _np(value) -> np.ndarray:
 
 
 def _single_fit(res: GLMResult, what: str) -> None:
+    if isinstance(res.family, Multinomial):
+        raise ValueError(f"{what} plots single-response GLMs, not Multinomial fits")
     if np.ndim(res.coef) != 1:
         raise ValueError(
             f"{what} describes one fit, got a batch of shape "

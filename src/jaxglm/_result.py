@@ -57,6 +57,27 @@ class GLMResult(Node):
     formula: Any = static_field(default=None)
     #: class names of a multinomial fit (``jg.glm``), class 0 the reference
     classes: tuple[str, ...] | None = static_field(default=None)
+    #: ``jg.fit_negbin``: R's theta and SE.theta of ``glm.nb`` (None for other
+    #: fits; the ``theta`` / ``theta_se`` properties give NaN then)
+    theta_fit: jax.Array | None = None
+    theta_stderr: jax.Array | None = None
+    #: what ``cov`` is: None for the model-based (Fisher) covariance, else a
+    #: label such as "HC3" set by ``jg.with_cov`` (summary then says so)
+    cov_type: str | None = static_field(default=None)
+
+    @property
+    def theta(self) -> jax.Array:
+        """R's ``theta`` of ``glm.nb`` for ``jg.fit_negbin`` results, else NaN."""
+        if self.theta_fit is None:
+            return jnp.full(jnp.shape(self.deviance), jnp.nan)
+        return self.theta_fit
+
+    @property
+    def theta_se(self) -> jax.Array:
+        """R's ``SE.theta`` of ``glm.nb`` for ``jg.fit_negbin`` results, else NaN."""
+        if self.theta_stderr is None:
+            return jnp.full(jnp.shape(self.deviance), jnp.nan)
+        return self.theta_stderr
 
     @property
     def is_multinomial(self) -> bool:
