@@ -384,6 +384,32 @@ def test_negative_binomial_infinite_alpha_is_refused():
         jg.NegativeBinomial(alpha=np.inf)
 
 
+def test_families_with_parameters_can_be_built_inside_jit():
+    # A constant parameter inside a jitted function is checked eagerly with
+    # NumPy (a jnp test would be staged and have no truth value); a traced
+    # one is left to the fit's status.
+    X = D["X"]
+
+    @jax.jit
+    def coefs(y):
+        nb = jg.fit(X, y, family=jg.NegativeBinomial(alpha=0.5)).coef
+        tw = jg.fit(X, y, family=jg.Tweedie(power=1.5)).coef
+        return nb, tw
+
+    nb, tw = coefs(D["counts"])
+    eager_nb = jg.fit(X, D["counts"], family=jg.NegativeBinomial(alpha=0.5)).coef
+    eager_tw = jg.fit(X, D["counts"], family=jg.Tweedie(power=1.5)).coef
+    np.testing.assert_allclose(nb, eager_nb, rtol=1e-10)
+    np.testing.assert_allclose(tw, eager_tw, rtol=1e-10)
+
+    @jax.jit
+    def bad(y):
+        return jg.fit(X, y, family=jg.Tweedie(power=0.5)).coef
+
+    with pytest.raises(ValueError, match="power"):
+        bad(D["counts"])
+
+
 # --------------------------------------------------------------------------------
 # Accepted either way: the same numbers as the float call, or a clear error
 # --------------------------------------------------------------------------------

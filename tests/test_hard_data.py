@@ -729,6 +729,48 @@ def test_float32_separation_is_flagged():
     _assert_flagged(res, S.SEPARATION)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_separation_verdict_is_the_same_in_both_precisions(dtype):
+    """Ten logistic fits separated by one covariate (n = 200, p = 4): flagged
+    SEPARATION in float32 as in float64, single or vmapped, long before
+    max_iter (the in-loop probe, _rules.separation_probe_due; float32 once ran
+    all 100 iterations)."""
+    rng = _rng(3)
+    Xs = np.stack(
+        [np.column_stack([np.ones(200), rng.normal(size=(200, 3))]) for _ in range(10)]
+    ).astype(dtype)
+    Ys = (Xs[:, :, 1] > 0).astype(dtype)
+    with warnings.catch_warnings(), jax.enable_x64(dtype == np.float64):
+        warnings.simplefilter("ignore", jg.ConvergenceWarning)
+        batch = jax.vmap(lambda X, y: jg.fit(X, y, jg.Binomial()))(Xs, Ys)
+        singles = [jg.fit(X, y, jg.Binomial()) for X, y in zip(Xs, Ys, strict=True)]
+    assert np.all(np.asarray(batch.status) == S.SEPARATION)
+    assert all(int(r.status) == S.SEPARATION for r in singles)
+    assert np.max(np.asarray(batch.n_iter)) <= 80
+    assert max(int(r.n_iter) for r in singles) <= 80
+    if dtype == np.float64:  # float32 batches round differently from single fits
+        np.testing.assert_array_equal(batch.n_iter, [int(r.n_iter) for r in singles])
+
+
+def test_vmapped_fits_at_a_tight_tol_equal_single_fits():
+    """A vmapped fit must not stop on a halved step that happens to meet the
+    deviance rule (seen once over NB alpha at tol 1e-14: 3e-7 away)."""
+    ref = refdata.load("negbin_log_quine")
+    X, y, weights, offset = refdata.arrays(ref)
+    alphas = jnp.asarray([0.25, 0.5, 1.0, 2.0, 4.0])
+
+    def fit(alpha):
+        family = jg.NegativeBinomial(alpha=alpha)
+        return jg.fit(X, y, family, weights=weights, offset=offset, tol=1e-14)
+
+    batch = jax.vmap(fit)(alphas)
+    for i, alpha in enumerate(np.asarray(alphas)):
+        one = fit(float(alpha))
+        assert int(batch.status[i]) == int(one.status) == S.SUCCESS
+        err = np.abs(np.asarray(batch.coef[i]) - np.asarray(one.coef))
+        assert np.all(err <= 1e-12 * np.asarray(one.se)), (alpha, err)
+
+
 def test_float32_counts_in_millions():
     y = _rng(13).poisson(2e6 * np.exp(X_LIN)).astype(float)
     ref = jg.fit(X, y, jg.Poisson())

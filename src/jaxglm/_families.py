@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import gammaln, xlogy
 
 from . import links
@@ -25,8 +26,15 @@ __all__ = [
 ]
 
 
-def _is_concrete(value) -> bool:
-    return not isinstance(value, jax.core.Tracer)
+def _concrete(value) -> np.ndarray | None:
+    """A family parameter's value for an eager check, None while traced.
+
+    NumPy, not jnp: inside ``jit`` even a constant's jnp test is staged and
+    has no truth value, so a family built inside a jitted function would fail.
+    """
+    if isinstance(value, jax.core.Tracer):
+        return None
+    return np.asarray(value)
 
 
 def _positive_weighted(weights: jax.Array) -> jax.Array:
@@ -53,6 +61,7 @@ class Gaussian(Family):
 
     name = "gaussian"
     default_link = links.Identity
+    canonical_link = links.Identity
     estimates_dispersion = True
     extra_loglik_params = 1
 
@@ -83,6 +92,7 @@ class Binomial(Family):
 
     name = "binomial"
     default_link = links.Logit
+    canonical_link = links.Logit
     mean_support = "unit"
     separation_prone = True
     support_text = "proportions in [0, 1]"
@@ -124,6 +134,7 @@ class Poisson(Family):
 
     name = "poisson"
     default_link = links.Log
+    canonical_link = links.Log
     mean_support = "positive"
     separation_prone = True
     support_text = "non-negative counts"
@@ -155,6 +166,7 @@ class Gamma(Family):
 
     name = "Gamma"
     default_link = links.Inverse
+    canonical_link = links.Inverse
     mean_support = "positive"
     estimates_dispersion = True
     extra_loglik_params = 1
@@ -196,6 +208,7 @@ class InverseGaussian(Family):
 
     name = "inverse.gaussian"
     default_link = links.InverseSquared
+    canonical_link = links.InverseSquared
     mean_support = "positive"
     estimates_dispersion = True
     extra_loglik_params = 1
@@ -242,7 +255,8 @@ class NegativeBinomial(Family):
 
     def __post_init__(self):
         super().__post_init__()
-        if _is_concrete(self.alpha) and not bool(jnp.all(self.valid_params())):
+        alpha = _concrete(self.alpha)
+        if alpha is not None and not np.all(np.isfinite(alpha) & (alpha > 0)):
             raise ValueError(
                 f"NegativeBinomial alpha must be positive and finite (Var = mu + "
                 f"alpha mu^2), got {self.alpha}; alpha -> 0 is the Poisson family"
@@ -302,8 +316,9 @@ class Tweedie(Family):
 
     def __post_init__(self):
         super().__post_init__()
-        if _is_concrete(self.power):
-            if not bool(jnp.all(self.valid_params())):
+        power = _concrete(self.power)
+        if power is not None:
+            if not np.all(np.isfinite(power) & ((power == 0) | (power >= 1))):
                 raise ValueError(
                     f"Tweedie power must be 0 or >= 1 (no Tweedie distribution has "
                     f"0 < power < 1), got {self.power}"

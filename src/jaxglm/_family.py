@@ -66,6 +66,16 @@ class Family(Node):
     extra_loglik_params: ClassVar[int] = 0
     #: fitted means numerically at the edge of the support signal separation.
     separation_prone: ClassVar[bool] = False
+    #: the canonical link (Fisher scoring is Newton's method with it), or None.
+    canonical_link: ClassVar[type[_links.Link] | None] = None
+
+    @property
+    def uses_canonical_link(self) -> bool:
+        """Whether the link is the canonical one, so that the expected and
+        observed information coincide."""
+        return (
+            self.canonical_link is not None and type(self.link) is self.canonical_link
+        )
 
     def __post_init__(self):
         link = _resolve_link(self.link, self.default_link)

@@ -35,6 +35,7 @@ from ._family import Family
 from ._linalg import (
     aliased_columns,
     fast_gram_available,
+    gram,
     linear_predictor,
     normal_equations,
     solve_spd,
@@ -46,13 +47,22 @@ from ._rules import (
     final_status,
     judge_step,
     keep_going,
+    polish_kept,
     relative_change,
+    separation_probe_due,
     step_failure,
+    stopped_for_separation_check,
     tolerances,
 )
 from ._status import Status
 
-__all__ = ["IRLSOutput", "irls", "working_weights", "constant_columns"]
+__all__ = [
+    "IRLSOutput",
+    "irls",
+    "working_weights",
+    "observed_score",
+    "constant_columns",
+]
 
 # Large float64 fits form the Newton matrix in float32 (``fast_gram``) while
 # the last accepted step changed the deviance by more than this (relative):
@@ -237,6 +247,26 @@ def irls(
         retry = fast & ~ok
         failure = step_failure(~ok & ~retry, give_up)
         used_step = jnp.where(weights > 0, jnp.abs(eta - state.eta), 0.0)
+        if family.separation_prone:
+            # A fit still running off is tested for separation now and then
+            # (_rules.separation_probe_due), so it need not crawl to max_iter.
+            probe = separation_probe_due(
+                accept,
+                state.n_iter + 1,
+                jnp.max(used_step),
+                jnp.any(_at_edge(family, mu, SEPARATION_EDGE) & (weights > 0)),
+            )
+            separated_now = at_most_once(
+                probe,
+                lambda mu: _unidentified_without_edge_rows(
+                    family, X, y, mu, weights > 0, aliased, products
+                ),
+                jnp.zeros((), bool),
+                mu,
+            )
+            failure = jnp.where(separated_now, Status.SEPARATION, failure).astype(
+                jnp.int32
+            )
 
         def pick(new, old):
             return jnp.where(accept, new, old)
@@ -285,7 +315,7 @@ def irls(
     )
     # A fit whose Cholesky broke down while its linear predictor ran off
     # (heavy-tailed links such as cauchit) is separated too, not singular.
-    stopped = final.converged | (final.failure == Status.SINGULAR)
+    stopped = stopped_for_separation_check(final.failure)
     check = family.separation_prone & stopped
     # A saturating inverse link (cloglog towards 1, loglog towards 0) stops
     # moving once the separated rows' means round to the edge, so the step test
@@ -304,8 +334,69 @@ def irls(
         )
     )
     status = final_status(separated, final.failure, final.converged)
-    coef = jnp.where(status == Status.INVALID_INPUT, jnp.nan, final.coef)
+    coef = final.coef
+    if not family.uses_canonical_link:
+        coef = jnp.where(
+            status == Status.SUCCESS,
+            _newton_polish(family, X, y, weights, offset, penalty, aliased,
+                           final.coef, final.eta, final.objective, tols, products),
+            coef,
+        )  # fmt: skip
+    coef = jnp.where(status == Status.INVALID_INPUT, jnp.nan, coef)
     return IRLSOutput(coef=coef, n_iter=final.n_iter, status=status)
+
+
+def _newton_polish(
+    family, X, y, weights, offset, penalty, aliased, coef, eta, objective, tols,
+    products,
+):  # fmt: skip
+    """One Newton step with the observed information from a converged fit.
+
+    R's rule stops a non-canonical fit (where Fisher scoring converges only
+    linearly) about sqrt(tol) from the MLE; one exact Newton step from there
+    lands within rounding of it.  The observed information is
+    ``X' diag(-dr/deta) X`` with ``r(eta)`` the per-row score factor, its
+    derivative from autodiff.  The step is kept only if it solves (an
+    indefinite information fails the Cholesky) and does not raise the
+    objective beyond rounding; ``n_iter`` is R's count and does not change.
+    """
+    r, w_obs = observed_score(family, eta, y, weights)
+    # Observed weights can be negative on some rows; the Gram takes
+    # non-negative weights (it forms sqrt(w) X), so the two signs separately.
+    positive = gram(X, jnp.maximum(w_obs, 0.0), products)
+    p = X.shape[1]
+    negative = at_most_once(
+        jnp.any(w_obs < 0),
+        lambda w: gram(X, jnp.maximum(-w, 0.0), products),
+        jnp.zeros((p, p), X.dtype),
+        w_obs,
+    )
+    information = positive - negative + jnp.diag(penalty)
+    score = X.T @ r - penalty * coef
+    delta, solved = solve_spd(information, score, aliased)
+    trial = coef + delta
+    trial_eta = linear_predictor(X, trial, shared=products is not None) + offset
+    mu = family.link.inverse(trial_eta)
+    trial_objective = family.deviance(y, mu, weights) + jnp.sum(penalty * trial**2)
+    valid = _valid(family, trial_eta, mu, trial_objective)
+    change = relative_change(trial_objective, objective)
+    return jnp.where(polish_kept(solved, valid, change, tols), trial, coef)
+
+
+def observed_score(family: Family, eta, y, weights):
+    """Per-row log-likelihood score factor ``r = w (y - mu) mu' / V`` (the score
+    is ``X' r``) and the observed-information weights ``-dr/deta`` (from
+    autodiff), both 0 on zero-weight rows."""
+    used = weights > 0
+
+    def per_row(eta):
+        mu = family.link.inverse(eta)
+        variance = jnp.where(used, family.variance(mu), 1.0)
+        mu_eta = family.link.inverse_deriv(eta)
+        return jnp.where(used, weights * (y - mu) * mu_eta / variance, 0.0)
+
+    r, dr = jax.jvp(per_row, (eta,), (jnp.ones_like(eta),))
+    return r, jnp.where(used, -dr, 0.0)
 
 
 def _at_edge(family: Family, mu, edge):

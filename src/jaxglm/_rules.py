@@ -8,9 +8,20 @@ R's ``glm.fit`` rules with glm2's rise test (see ``_irls.py`` for why):
   towards the last accepted point, at most ``MAX_HALVINGS`` times;
 * so is a trial that raises the objective by more than rounding (``rise``),
   except on the first step, whose reference point is only a start;
+* only a full (not halved) step can meet the deviance rule: a halved step's
+  small change says nothing about the distance to the optimum;
 * a fit whose linear predictor still moves by more than ``SEPARATION_STEP``
   on rows within ``SEPARATION_EDGE`` of the edge of the support when the
-  deviance rule is met is separated: its MLE is at infinity.
+  deviance rule is met is separated: its MLE is at infinity.  So is a fit
+  whose rows away from the edge no longer pin down every coefficient; that
+  test also runs every ``SEPARATION_PROBE_EVERY`` iterations while a fit is
+  still running off (``separation_probe_due``), so a separated fit stops
+  early in float32 too, where rounding slows its run to infinity to a crawl;
+* a fit that ends at the iteration limit gets the same separation verdict as
+  one that met the deviance rule;
+* a converged fit with a non-canonical link, which Fisher scoring leaves about
+  sqrt(tol) from the MLE, takes one Newton step with the observed information,
+  kept if it solved and did not raise the objective (``polish_kept``).
 
 The Fisher-scoring loop (``_irls.py``), its batched and shared-design forms and
 the multinomial Newton loop (``_multinomial/irls.py``) all call these
@@ -30,6 +41,8 @@ __all__ = [
     "MAX_HALVINGS",
     "SEPARATION_STEP",
     "SEPARATION_EDGE",
+    "SEPARATION_PROBE_EVERY",
+    "separation_probe_due",
     "TOL_FLOOR_EPS",
     "Tolerances",
     "tolerances",
@@ -37,8 +50,10 @@ __all__ = [
     "Verdict",
     "judge_step",
     "keep_going",
+    "stopped_for_separation_check",
     "step_failure",
     "final_status",
+    "polish_kept",
     "at_most_once",
 ]
 
@@ -50,6 +65,8 @@ TOL_FLOOR_EPS = 10.0
 # the edge of the support means the MLE is at infinity.
 SEPARATION_STEP = 0.1
 SEPARATION_EDGE = 1e-3
+# While a fit keeps running off, test for separation every this many steps.
+SEPARATION_PROBE_EVERY = 8
 
 
 class Tolerances(NamedTuple):
@@ -95,7 +112,9 @@ def judge_step(valid, solved, change, n_iter, halvings, tol: Tolerances) -> Verd
     out_of_halvings = halvings >= MAX_HALVINGS
     accept = valid & solved & (~worse | out_of_halvings)
     give_up = ~valid & out_of_halvings
-    return Verdict(accept, give_up, accept & (jnp.abs(change) < tol.converge))
+    full_step = halvings == 0
+    converged = accept & full_step & (jnp.abs(change) < tol.converge)
+    return Verdict(accept, give_up, converged)
 
 
 def step_failure(singular, give_up):
@@ -103,6 +122,25 @@ def step_failure(singular, give_up):
     return jnp.where(
         singular, Status.SINGULAR, jnp.where(give_up, Status.NONFINITE, Status.SUCCESS)
     ).astype(jnp.int32)
+
+
+def separation_probe_due(accepted, n_iter, step, any_edge):
+    """Whether to test for separation inside the loop after this step: an
+    accepted step that moved eta by more than ``SEPARATION_STEP`` while rows sit
+    at the edge, on every ``SEPARATION_PROBE_EVERY``-th iteration."""
+    return (
+        accepted
+        & (n_iter % SEPARATION_PROBE_EVERY == 0)
+        & (step > SEPARATION_STEP)
+        & any_edge
+    )
+
+
+def stopped_for_separation_check(failure):
+    """Fits whose end the separation tests judge: converged or at the
+    iteration limit (the same verdict either way), or stopped by a singular
+    Newton matrix (a separated fit's matrix breaks down while running off)."""
+    return (failure == Status.SUCCESS) | (failure == Status.SINGULAR)
 
 
 def keep_going(converged, n_iter, max_iter, failure):
@@ -121,6 +159,13 @@ def final_status(separated, failure, converged):
             jnp.where(converged, Status.SUCCESS, Status.MAX_ITER),
         ),
     ).astype(jnp.int32)
+
+
+def polish_kept(solved, valid, change, tol: Tolerances):
+    """Whether the closing observed-information Newton step is kept: it was
+    solved (an indefinite information fails the Cholesky), lands on a valid
+    point and raises the objective by no more than rounding."""
+    return solved & valid & (change < tol.rise)
 
 
 def at_most_once(flag, compute, default, operand):

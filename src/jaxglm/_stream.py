@@ -21,7 +21,19 @@ from ._chunks import as_source
 from ._families import Gaussian
 from ._family import Family
 from ._linalg import aliased_from_gram, solve_spd
-from ._rules import MAX_HALVINGS, SEPARATION_STEP, TOL_FLOOR_EPS
+from ._rules import (
+    SEPARATION_PROBE_EVERY,
+    SEPARATION_STEP,
+    Tolerances,
+    final_status,
+    judge_step,
+    keep_going,
+    polish_kept,
+    relative_change,
+    separation_probe_due,
+    stopped_for_separation_check,
+    tolerances,
+)
 from ._status import Status, warn_if_failed
 from ._stream_pass import Control, Layout, ModelSums, PassSums, Point, run_pass
 from ._stream_progress import PassProgress
@@ -70,11 +82,8 @@ def _initial(sums: ModelSums, q: int, dtype) -> _Track:
 
 
 def _running(track: _Track | None, max_iter: int) -> bool:
-    return (
-        track is not None
-        and not track.converged
-        and track.n_iter < max_iter
-        and track.failure == Status.SUCCESS
+    return track is not None and bool(
+        keep_going(track.converged, track.n_iter, max_iter, track.failure)
     )
 
 
@@ -94,25 +103,62 @@ def _propose(track: _Track, model: _Model, max_iter: int):
     return track, np.asarray(trial)
 
 
-def _update(track: _Track, trial, sums: ModelSums, model: _Model, tol) -> _Track:
+def _update(
+    track: _Track, trial, sums: ModelSums, model: _Model, tols: Tolerances
+) -> _Track:
     """Accept or reject the trial, as one pass of ``_irls.irls``'s loop."""
     objective = sums.deviance + np.sum(model.penalty * trial**2)
     valid = bool(np.isfinite(objective)) and not sums.invalid
-    change = (objective - track.objective) / (abs(objective) + 0.1)
-    # the glm2 rule of _irls, rounding-level rises accepted
-    floor = np.sqrt(np.finfo(track.coef.dtype).eps)
-    worse = track.n_iter > 0 and change >= max(tol, floor)
-    out_of_halvings = track.halvings >= MAX_HALVINGS
-    failure = Status.NONFINITE if not valid and out_of_halvings else Status.SUCCESS
-    if valid and (not worse or out_of_halvings):
+    change = relative_change(objective, track.objective)
+    verdict = judge_step(valid, True, change, track.n_iter, track.halvings, tols)
+    failure = Status.NONFINITE if bool(verdict.give_up) else Status.SUCCESS
+    if bool(verdict.accept):
         return _Track(
             coef=trial, trial=trial, halvings=0, objective=objective,
             step=sums.step, n_iter=track.n_iter + 1,
-            converged=bool(abs(change) < tol), failure=failure, accepted=sums,
+            converged=bool(verdict.converged), failure=failure, accepted=sums,
         )  # fmt: skip
     return track._replace(
         trial=trial, halvings=track.halvings + 1, converged=False, failure=failure
     )
+
+
+def _separated_now(track: _Track, family: Family, aliased) -> bool:
+    """``_irls``'s in-loop separation probe on the pass that was just accepted
+    (its ``rest_gram`` is formed on the passes where a probe can fall due)."""
+    sums = track.accepted
+    due = separation_probe_due(True, track.n_iter, sums.step, sums.at_edge)
+    return (
+        family.separation_prone
+        and bool(due)
+        and bool(np.any(np.asarray(_aliased(sums.rest_gram)) & ~aliased))
+    )
+
+
+@jax.jit
+def _observed_step(positive, negative, score, coef, penalty, aliased):
+    information = positive - negative + jnp.diag(penalty)
+    delta, ok = solve_spd(information, score - penalty * coef, aliased)
+    return coef + delta, ok
+
+
+def _polish(passes, main: _Track, final: ModelSums, model: _Model, tols, known):
+    """``_irls._newton_polish`` in two passes: the observed information at the
+    converged point, then the trial; (coef, sums) of the point kept."""
+    here = Point(main.coef, main.coef, np.asarray(False))
+    observed = passes.run("polish", here, observed=True, **known).main
+    trial, solved = _observed_step(
+        observed.gram, observed.negative_gram, observed.rhs, main.coef,
+        model.penalty, model.aliased,
+    )  # fmt: skip
+    trial = np.asarray(trial)
+    sums = passes.run("polish", Point(trial, main.coef, np.asarray(False)), **known)
+    objective = sums.main.deviance + np.sum(model.penalty * trial**2)
+    valid = bool(np.isfinite(objective)) and not sums.main.invalid
+    change = relative_change(objective, main.objective)
+    if bool(polish_kept(bool(solved), valid, change, tols)):
+        return trial, sums.main
+    return main.coef, final
 
 
 def _point(track: _Track | None, trial, q: int, dtype) -> Point:
@@ -140,7 +186,8 @@ class _Passes:
         self.count = 0
         nan = np.asarray(np.nan, dtype)
         self.defaults = dict(
-            start=False, setup=False, gram=True, rest_gram=False, ybar=nan,
+            start=False, setup=False, gram=True, observed=False, rest_gram=False,
+            ybar=nan,
             total_weight=nan, loglik_scale=np.ones((), dtype),
         )  # fmt: skip
 
@@ -208,7 +255,7 @@ def fit_stream(
     _check_options(l2, tol, max_iter)
     dtype = np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
     family = cast_family(family, dtype)
-    tol = max(tol, TOL_FLOOR_EPS * float(np.finfo(dtype).eps))
+    tols = tolerances(tol, dtype)
     try:
         n_chunks = len(chunks)  # chunks_from_arrays / _parquet, a list of blocks
     except TypeError:
@@ -258,17 +305,26 @@ def fit_stream(
             null_trial = None
         if main_trial is None and null_trial is None:
             continue
+        # The pass that could end a probe interval also forms the Gram over
+        # the rows not fitted exactly, for _separated_now.
+        probe = (
+            family.separation_prone and (main.n_iter + 1) % SEPARATION_PROBE_EVERY == 0
+        )
         last = passes.run(
             f"iteration {main.n_iter + 1}",
             _point(main, main_trial, p, dtype),
             _point(null, null_trial, 1, dtype),
+            rest_gram=probe and main_trial is not None,
             **known,
         )
         if main_trial is not None:
-            main = _update(main, main_trial, last.main, main_model, tol)
+            before = main.n_iter
+            main = _update(main, main_trial, last.main, main_model, tols)
+            if main.n_iter > before and _separated_now(main, family, aliased):
+                main = main._replace(failure=Status.SEPARATION)
         if null_trial is not None:
             assert null is not None and last.null is not None
-            null = _update(null, null_trial, last.null, null_model, tol)
+            null = _update(null, null_trial, last.null, null_model, tols)
 
     # The statistics need sums at the final coefficients: the last accepted
     # pass has them, unless no step was accepted (they are at mustart then).
@@ -277,33 +333,36 @@ def fit_stream(
     if main.n_iter == 0:
         last = passes.run("statistics", final_point, **known)
         final = last.main
-    # as _irls.irls: a breakdown while running off is separation, not singular
-    stopped = main.converged or main.failure == Status.SINGULAR
-    separation_check = family.separation_prone and stopped
+    # as _irls.irls: the separation tests judge a fit that converged, ran to
+    # the iteration limit or broke down while running off
+    separation_check = family.separation_prone and bool(
+        stopped_for_separation_check(main.failure)
+    )
     running_off = bool(final.at_edge) and main.step > SEPARATION_STEP
     rank_test = separation_check and not running_off and bool(final.exact)
-    loglik_scale = np.ones((), dtype)
-    if type(family).loglik_scale is not Family.loglik_scale:
-        loglik_scale = final.deviance / setup.loglik_rows
-    if rank_test or type(family).loglik_scale is not Family.loglik_scale:
+    if rank_test:
         extra = passes.run(
-            "statistics", final_point, gram=False, rest_gram=rank_test,
-            loglik_scale=loglik_scale, **known,
-        )  # fmt: skip
-        final = final._replace(loglik=extra.main.loglik, rest_gram=extra.main.rest_gram)
+            "separation test", final_point, gram=False, rest_gram=True, **known
+        )
+        final = final._replace(rest_gram=extra.main.rest_gram)
     separated = separation_check and (
         running_off
         or (
             rank_test and bool(np.any(np.asarray(_aliased(final.rest_gram)) & ~aliased))
         )
     )
+    status = Status(int(final_status(separated, main.failure, main.converged)))
+    coef = main.coef
+    if status == Status.SUCCESS and not family.uses_canonical_link:
+        coef, final = _polish(passes, main, final, main_model, tols, known)
+    if type(family).loglik_scale is not Family.loglik_scale:
+        loglik_scale = final.deviance / setup.loglik_rows
+        extra = passes.run(
+            "statistics", Point(coef, coef, np.asarray(False)), gram=False,
+            loglik_scale=loglik_scale, **known,
+        )  # fmt: skip
+        final = final._replace(loglik=extra.main.loglik)
 
-    if separated:
-        status = Status.SEPARATION
-    elif main.failure != Status.SUCCESS:
-        status = main.failure
-    else:
-        status = Status.SUCCESS if main.converged else Status.MAX_ITER
     if not has_intercept:
         null_deviance = setup.no_model_deviance
     elif null is not None:
@@ -313,7 +372,7 @@ def fit_stream(
     else:
         null_deviance = last.mean_deviance
     res = assemble(
-        family, final, coef_raw=main.coef, aliased=aliased, penalty=penalty, l2=l2,
+        family, final, coef_raw=coef, aliased=aliased, penalty=penalty, l2=l2,
         loglik=final.loglik, null_deviance=null_deviance,
         has_intercept=has_intercept, nobs=layout.nobs, n_rows=layout.n_rows,
         n_iter=main.n_iter, status=status, n_passes=passes.count,

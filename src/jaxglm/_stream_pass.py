@@ -20,7 +20,7 @@ import numpy as np
 
 from ._chunks import Block, check_block, naming_chunk, pieces, read_block
 from ._family import Family
-from ._irls import _at_edge, _fitted_exactly, working_weights
+from ._irls import _at_edge, _fitted_exactly, observed_score, working_weights
 from ._linalg import gram, normal_equations
 from ._rules import SEPARATION_EDGE
 from ._stream_progress import PassProgress
@@ -46,6 +46,7 @@ class Control(NamedTuple):
     start: Any  # bool: evaluate at mustart (the first IRLS pass)
     setup: Any  # bool: also accumulate SetupSums
     gram: Any  # bool: form the normal equations
+    observed: Any  # bool: form the observed information and score instead
     rest_gram: Any  # bool: form X'X over rows not fitted exactly
     ybar: Any  # weighted mean of y (NaN until known)
     total_weight: Any  # sum of the weights (NaN until known)
@@ -55,8 +56,9 @@ class Control(NamedTuple):
 class ModelSums(NamedTuple):
     """Sums over the rows for one model at the evaluated point."""
 
-    gram: Any  # (q, q) X'WX with the working weights
-    rhs: Any  # (q,) X'W target
+    gram: Any  # (q, q) X'WX with the working weights (observed: X'W+X)
+    rhs: Any  # (q,) X'W target (observed: the score X'r)
+    negative_gram: Any  # (q, q) observed only: X'W-X, the information's minus part
     deviance: Any
     invalid: Any  # bool: some row has an invalid eta or mu
     step: Any  # max |eta - eta_ref| over weighted rows
@@ -121,9 +123,22 @@ def _model_sums(family, X, y, weights, offset, real, point, ctrl, eta0, mu0):
     resid = jnp.where(used, (y - mu) / mu_eta, 0.0)
     target = resid + jnp.where(ctrl.start, eta - offset, 0.0)
     zeros = (jnp.zeros((q, q), dtype), jnp.zeros(q, dtype))
-    G, b = jax.lax.cond(
-        ctrl.gram, lambda: normal_equations(X, w, target), lambda: zeros
-    )
+
+    def observed():
+        # _irls._newton_polish's observed information, in its two signs
+        r, w_obs = observed_score(family, eta, y, weights)
+        return (
+            gram(X, jnp.maximum(w_obs, 0.0)),
+            X.T @ r,
+            gram(X, jnp.maximum(-w_obs, 0.0)),
+        )
+
+    def fisher():
+        return (*jax.lax.cond(
+            ctrl.gram, lambda: normal_equations(X, w, target), lambda: zeros
+        ), zeros[0])  # fmt: skip
+
+    G, b, negative_gram = jax.lax.cond(ctrl.observed, observed, fisher)
     exact = _fitted_exactly(family, y, mu) & used
     rest_gram = jax.lax.cond(
         ctrl.rest_gram, lambda: gram(X, (used & ~exact).astype(dtype)), lambda: zeros[0]
@@ -139,6 +154,7 @@ def _model_sums(family, X, y, weights, offset, real, point, ctrl, eta0, mu0):
     return ModelSums(
         gram=G,
         rhs=b,
+        negative_gram=negative_gram,
         deviance=family.deviance(y, mu, weights),
         invalid=jnp.any(real & ~valid),
         step=jnp.max(jnp.where(used, jnp.abs(eta - ref_eta), 0.0)),

@@ -58,11 +58,16 @@ class StreamResult(Node):
     names: tuple[str, ...] | None = static_field(default=None)
     # jg.predict looks for a formula; a stream has none.
     formula: ClassVar[Any] = None
+    # model-based covariance only (jg.with_cov takes in-memory results)
+    cov_type: ClassVar[Any] = None
+    # theta is estimated only by jg.fit_negbin
+    theta_fit: ClassVar[Any] = None
 
     # The same statistics as GLMResult, so the same methods.
     conf_int = GLMResult.conf_int
     coef_table = GLMResult.coef_table
     estimates_dispersion = GLMResult.estimates_dispersion
+    uses_t = GLMResult.uses_t
     n_dropped = GLMResult.n_dropped
 
 
