@@ -33,6 +33,7 @@ NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 NEEDS = {
     "differentiable_glm.ipynb": ("optax",),
     "eqtl_screen.ipynb": ("matplotlib", "statsmodels"),
+    "glm_heads.ipynb": ("matplotlib", "optax"),
     "insurance_claims.ipynb": ("matplotlib", "pandas", "formulaic"),
     "logistic_odds_ratios.ipynb": ("matplotlib", "pandas", "formulaic"),
 }
