@@ -39,6 +39,17 @@ TOP_LEVEL = [
     # API.md "More models" and "GLM heads"
     "Multinomial",
     "loss",
+    "fit_negbin",
+    "QuasiPoisson",
+    "QuasiBinomial",
+    "Quasi",
+    "vcov",
+    "with_cov",
+    "anova",
+    "confint_profile",
+    # beyond API.md: the formula route to fit_negbin, the scikit-learn classifier
+    "glm_nb",
+    "GLMClassifier",
 ]
 STATUS_CODES = [
     "SUCCESS",

@@ -7,6 +7,7 @@ fits ``vmap`` into batches and differentiate implicitly at the optimum.
 from . import datasets as datasets
 from . import links as links
 from . import plot as plot
+from ._anova import anova as anova
 from ._chunks import chunks_from_arrays as chunks_from_arrays
 from ._chunks import chunks_from_parquet as chunks_from_parquet
 from ._diagnostics import Influence as Influence
@@ -26,8 +27,16 @@ from ._formula import glm as glm
 from ._loss import loss as loss
 from ._many import fit_many as fit_many
 from ._multinomial.family import Multinomial as Multinomial
+from ._negbin import fit_negbin as fit_negbin
+from ._negbin import glm_nb as glm_nb
 from ._predict import predict as predict
+from ._profile import confint_profile as confint_profile
+from ._quasi import Quasi as Quasi
+from ._quasi import QuasiBinomial as QuasiBinomial
+from ._quasi import QuasiPoisson as QuasiPoisson
 from ._result import GLMResult as GLMResult
+from ._sandwich import vcov as vcov
+from ._sandwich import with_cov as with_cov
 from ._status import ConvergenceWarning as ConvergenceWarning
 from ._status import Status as Status
 from ._status import check as check
@@ -48,6 +57,10 @@ __all__ = [
     "InverseGaussian",
     "NegativeBinomial",
     "Tweedie",
+    "QuasiPoisson",
+    "QuasiBinomial",
+    "Quasi",
+    "anova",
     "Multinomial",
     "fit",
     "loss",
@@ -57,11 +70,17 @@ __all__ = [
     "chunks_from_parquet",
     "StreamResult",
     "glm",
+    "glm_nb",
+    "fit_negbin",
     "GLMRegressor",
+    "GLMClassifier",
     "predict",
+    "confint_profile",
     "summary",
     "residuals",
     "influence",
+    "vcov",
+    "with_cov",
     "Influence",
     "plot",
     "add_intercept",
@@ -74,8 +93,8 @@ __all__ = [
 
 def __getattr__(name: str):
     # scikit-learn is an optional extra and slow to import: load it on first use.
-    if name == "GLMRegressor":
-        from ._sklearn import GLMRegressor
+    if name in ("GLMRegressor", "GLMClassifier"):
+        from . import _sklearn
 
-        return GLMRegressor
+        return getattr(_sklearn, name)
     raise AttributeError(f"module 'jaxglm' has no attribute {name!r}")

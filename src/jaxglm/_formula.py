@@ -351,6 +351,21 @@ class FormulaSpec:
 # --- glm -----------------------------------------------------------------------
 
 
+def design_of_fit(res, X, what: str):
+    """``X`` as given, or, when it is None, the design a :func:`glm` fit used
+    (rebuilt from its stored rows), for tools that need the design matrix."""
+    if X is not None:
+        return X
+    spec = getattr(res, "formula", None)
+    if spec is None or not getattr(spec, "fit_inputs", None):
+        raise ValueError(
+            f"{what} needs X, the design matrix the fit used; only a formula "
+            "fit (jg.glm) can rebuild it"
+        )
+    X, _ = spec.design(spec.fit_inputs["data"], offset_given=True)
+    return X
+
+
 def glm(
     formula: str,
     data: Any,

@@ -128,6 +128,14 @@ class GLMResult(Node):
         return type(self.family).estimates_dispersion
 
     @property
+    def uses_t(self) -> bool:
+        """Whether ``z`` and ``pvalues`` are t statistics (dispersion estimated,
+        model-based covariance) rather than z (normal) statistics; a robust
+        covariance from :func:`jaxglm.with_cov` gives z tests, as lmtest's
+        ``coeftest`` for a glm."""
+        return self.estimates_dispersion and self.cov_type is None
+
+    @property
     def n_dropped(self) -> int:
         """Rows :func:`jaxglm.glm` dropped for missing values (0 for ``fit``).
 
@@ -165,7 +173,7 @@ class GLMResult(Node):
         p = coef.shape[0]
         names = list(self.names) if self.names else [f"x{j}" for j in range(p)]
         ci = np.asarray(self.conf_int(level))
-        stat = "t" if self.estimates_dispersion else "z"
+        stat = "t" if self.uses_t else "z"
         columns = {
             "estimate": coef,
             "se": np.asarray(self.se),

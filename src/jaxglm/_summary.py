@@ -87,6 +87,10 @@ def _link_name(res: GLMResult) -> str:
 def _family_name(res: GLMResult) -> str:
     family = res.family
     name = type(family).name
+    if name == "negative.binomial" and res.theta_fit is not None:
+        # MASS's negative.binomial: format(round(theta, 4)) in the name.
+        theta = round(float(np.asarray(res.theta)), 4)
+        return f"Negative Binomial({_r_format(theta)})"
     if name == "negative.binomial":
         return f"Negative Binomial(alpha = {float(np.asarray(family.alpha)):.4g})"
     if name == "Tweedie":
@@ -129,6 +133,19 @@ def _coefficient_names(res: GLMResult, names, p: int) -> list[str]:
     return names
 
 
+def _covariance_note(cov_type: str) -> str:
+    """The line naming a robust covariance (R: lmtest::coeftest(fit, vcov))."""
+    if cov_type == "user":
+        return "Covariance: user-supplied (z tests, as lmtest::coeftest(fit, vcov))"
+    if cov_type.startswith("CL-"):
+        call = f'sandwich::vcovCL(fit, cluster, type = "{cov_type[3:]}")'
+    elif cov_type.startswith("HC"):
+        call = f'sandwich::vcovHC(fit, type = "{cov_type}")'
+    else:
+        return f"Covariance: {cov_type} (z tests)"
+    return f"Covariance: {cov_type} (z tests, as lmtest::coeftest(fit, {call}))"
+
+
 def summary(res: GLMResult, names: Sequence[str] | None = None) -> Summary:
     """A printable coefficient table and fit statistics, as R's ``summary.glm``.
 
@@ -149,7 +166,7 @@ def summary(res: GLMResult, names: Sequence[str] | None = None) -> Summary:
     se = np.asarray(res.se, dtype=float)
     z = np.asarray(res.z, dtype=float)
     pv = np.asarray(res.pvalues, dtype=float)
-    rows = _coefficient_rows(names, coef, se, z, pv, res.estimates_dispersion)
+    rows = _coefficient_rows(names, coef, se, z, pv, res.uses_t)
 
     n_aliased = int(np.sum(np.asarray(res.aliased)))
     status = Status(int(np.asarray(res.status)))
@@ -160,6 +177,8 @@ def summary(res: GLMResult, names: Sequence[str] | None = None) -> Summary:
     lines = [f"Family: {family}   Link: {_link_name(res)}", ""]
     if status != Status.SUCCESS:
         lines += [f"WARNING: status {status.name}: {describe(status)}", ""]
+    if res.cov_type is not None:
+        lines += [_covariance_note(res.cov_type), ""]
     head = "Coefficients:"
     if n_aliased:
         head = f"Coefficients: ({n_aliased} not defined because of singularities)"
@@ -190,7 +209,40 @@ def summary(res: GLMResult, names: Sequence[str] | None = None) -> Summary:
     lines.append(f"AIC: {'NA' if math.isnan(aic) else f'{aic:.{_DIGITS + 1}g}'}")
     lines.append("")
     lines.append(f"Number of Fisher Scoring iterations: {int(np.asarray(res.n_iter))}")
+    if res.theta_fit is not None:
+        lines += _theta_lines(res)
     return Summary("\n".join(lines) + "\n")
+
+
+def _r_format(value: float, nsmall: int = 0) -> str:
+    """R's ``format(value, nsmall = nsmall)``: 7 significant digits, at least
+    ``nsmall`` decimals (fixed notation)."""
+    if not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Inf" if value > 0 else "-Inf")
+    decimals = max(nsmall, _decimals(np.array([value]), 7))
+    return f"{value:.{decimals}f}"
+
+
+def _theta_lines(res: GLMResult) -> list[str]:
+    """The lines ``MASS:::print.summary.negbin`` adds for ``jg.fit_negbin`` fits."""
+    theta = float(np.asarray(res.theta))
+    se = float(np.asarray(res.theta_se))
+    twologlik = 2.0 * float(np.asarray(res.loglik))
+    # R: dp <- max(2 - floor(log10(SE.theta)), 0)
+    dp = max(2 - math.floor(math.log10(se)), 0) if math.isfinite(se) and se > 0 else 0
+    lines = [
+        "",
+        "",
+        f"              Theta:  {_r_format(round(theta, dp), dp)}",
+        f"          Std. Err.:  {_r_format(round(se, dp), dp)}",
+    ]
+    if math.isinf(theta) or theta == 0:
+        lines.append(
+            "Warning while fitting theta: the likelihood rises without bound as "
+            f"theta -> {'infinity (no overdispersion)' if theta else '0'}"
+        )
+    lines += ["", f" 2 x log-likelihood:  {_r_format(round(twologlik, 3), dp)}"]
+    return lines
 
 
 def _batch_summary(res: GLMResult) -> Summary:

@@ -15,6 +15,7 @@ import numpy as np
 from . import _families
 from ._family import Family
 from ._multinomial.family import Multinomial
+from ._quasi import Quasi, QuasiBinomial, QuasiPoisson
 
 __all__ = [
     "as_family",
@@ -35,6 +36,9 @@ _FAMILY_NAMES = {
     "negativebinomial": _families.NegativeBinomial,
     "tweedie": _families.Tweedie,
     "multinomial": Multinomial,
+    "quasipoisson": QuasiPoisson,
+    "quasibinomial": QuasiBinomial,
+    "quasi": Quasi,
 }
 
 
@@ -52,7 +56,7 @@ def as_family(family) -> Family:
             f"family={family!r} is not a known family; use one of "
             "jg.Gaussian(), jg.Binomial(), jg.Poisson(), jg.Gamma(), "
             "jg.InverseGaussian(), jg.NegativeBinomial(alpha), jg.Tweedie(power), "
-            "jg.Multinomial()"
+            "jg.Multinomial(), jg.QuasiPoisson(), jg.QuasiBinomial(), jg.Quasi()"
         )
     raise TypeError(
         f"family must be a jaxglm family such as jg.Poisson(), "
