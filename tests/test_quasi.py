@@ -117,6 +117,7 @@ def test_summary_reads_as_r(name):
     assert f"(Dispersion parameter for {family} family taken to be" in text
     r_line = ref["quasi"]["printed_dispersion_line"]
     assert r_line.startswith(f"(Dispersion parameter for {family} family")
+    assert r_line.strip() in text.splitlines()
     assert "AIC: NA" in text
     assert "t value" in text and "Pr(>|t|)" in text
 

@@ -185,7 +185,7 @@ def summary(res: GLMResult, names: Sequence[str] | None = None) -> Summary:
     lines += [head, *rows, "---"]
     lines.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
     lines.append("")
-    scale_text = f"{scale:.{_DIGITS + 2}g}"
+    scale_text = f"{scale:.7g}"  # R: format(dispersion), 7 significant digits
     lines.append(f"(Dispersion parameter for {family} family taken to be {scale_text})")
     lines.append("")
     null_dev = float(np.asarray(res.null_deviance))
