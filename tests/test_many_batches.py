@@ -15,6 +15,7 @@ import pytest
 
 import jaxglm as jg
 import jaxglm._many as many
+from jaxglm._buckets import row_bucket
 
 N, P, M = 40, 3, 23
 
@@ -97,7 +98,8 @@ def test_default_batches_above_threshold(monkeypatch):
     calls.clear()
     monkeypatch.setattr(many, "AUTO_BATCH_ABOVE", M)
     jg.fit_many(X, Y, jg.Gaussian())
-    assert calls == [(M, N)]
+    # one call, its responses padded to their bucket (jaxglm/_buckets.py)
+    assert calls == [(row_bucket(M), N)]
 
 
 def test_progress_true_writes_to_stderr(capsys):

@@ -240,3 +240,56 @@ def test_new_shape_is_detected():
     assert traces == [(40, 4), (41, 4)]
     assert _fit_cache_size() == before + 1
     assert any("fit" in message for message in compiled)
+
+
+def test_new_number_of_rows_in_the_same_bucket_does_not_compile():
+    """An eager fit pads its rows to a bucket (jaxglm/_buckets.py) with
+    zero-weight rows: fits of 1000 and 1013 rows share one program, and the
+    padding changes no number (against the unpadded fit under jit, which
+    pads nothing), BIC counting the real rows as R."""
+    rng = np.random.default_rng(7)
+
+    def data(n):
+        X = np.column_stack([np.ones(n), rng.normal(size=(n, 3))])
+        y = rng.poisson(np.exp(0.3 * X[:, 1])).astype(float)
+        weights = rng.uniform(0.5, 2.0, n)
+        weights[3] = 0.0  # a user's zero-weight row still counts in R's BIC
+        return X, y, weights, np.log(rng.uniform(1.0, 2.0, n))
+
+    X, y, w, off = data(1000)
+    jg.fit(X, y, jg.Poisson(), weights=w, offset=off)  # warm-up
+    before = _fit_cache_size()
+    unpadded = jax.jit(lambda *a: jg.fit(a[0], a[1], jg.Poisson(), weights=a[2],
+                                         offset=a[3]))  # fmt: skip
+    for n in (1013, 1021):
+        X, y, w, off = data(n)
+        with compile_log() as compiled:
+            res = jg.fit(X, y, jg.Poisson(), weights=w, offset=off)
+        assert compiled == [] and _fit_cache_size() == before
+        ref = unpadded(X, y, w, off)
+        assert res.mu.shape == res.eta.shape == res.y.shape == (n,)
+        assert int(res.nobs) == n - 1 and int(res.df_resid) == n - 1 - 4
+        for field in ("coef", "se", "deviance", "null_deviance", "aic", "bic", "mu"):
+            np.testing.assert_allclose(
+                getattr(res, field), getattr(ref, field), rtol=1e-10, err_msg=field
+            )
+        np.testing.assert_allclose(res.bic, -2 * res.loglik + np.log(n) * 4, rtol=1e-12)
+
+
+def test_fit_many_new_number_of_responses_in_the_same_bucket_does_not_compile():
+    X, _, offset = _data(0)
+    rng = np.random.default_rng(3)
+
+    def call(m):
+        Y = rng.poisson(3.0, size=(m, N)).astype(float)
+        return Y, jg.fit_many(X, Y, jg.Poisson(), offset=offset)
+
+    call(113)  # bucket of 120
+    before = jaxglm._many._fit_many_compiled._cache_size()
+    with compile_log() as compiled:
+        Y, res = call(118)
+    assert compiled == []
+    assert jaxglm._many._fit_many_compiled._cache_size() == before
+    assert res.coef.shape == (118, X.shape[1]) and res.mu.shape == (118, N)
+    one = jg.fit(X, Y[-1], jg.Poisson(), offset=offset)
+    np.testing.assert_allclose(res.coef[-1], one.coef, rtol=1e-10)

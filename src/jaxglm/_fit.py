@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from ._buckets import unpad
 from ._families import Gaussian
 from ._family import Family
 from ._implicit import fit_coef
@@ -28,12 +29,14 @@ __all__ = ["fit", "fit_traced", "add_intercept"]
 
 
 def fit_traced(
-    X, y, weights, offset, l2, family, *, tol, max_iter, has_offset, products=None
-):
+    X, y, weights, offset, l2, family, *, tol, max_iter, has_offset, products=None,
+    n_rows=None,
+):  # fmt: skip
     """The whole fit on arrays already prepared by ``prepare``; traceable.
 
     ``products``: row products of X (``_linalg.row_products``) when X is shared
     by a batch of fits, so that their Grams are one matrix multiply.
+    ``n_rows``: the rows before padding to a bucket (``_buckets.py``), for BIC.
     """
     valid_input = valid_input_mask(family, X, y, weights, offset, l2)
     aliased = aliased_columns(X, weights > 0, products)
@@ -59,6 +62,7 @@ def fit_traced(
         tol=tol,
         max_iter=max_iter,
         products=products,
+        n_rows=n_rows,
     )
 
 
@@ -107,8 +111,8 @@ def fit(
             X, y, family, weights=weights, offset=offset, l2=l2, tol=tol,
             max_iter=max_iter,
         )  # fmt: skip
-    X, y, weights, offset_arr, l2 = prepare(
-        X, y, family, weights, offset, l2, tol, max_iter
+    X, y, weights, offset_arr, l2, n_rows = prepare(
+        X, y, family, weights, offset, l2, tol, max_iter, pad=True
     )
     res = _fit_compiled(
         X,
@@ -120,8 +124,10 @@ def fit(
         tol=jnp.asarray(tol, X.dtype),
         max_iter=jnp.asarray(max_iter, jnp.int32),
         has_offset=offset is not None,
+        n_rows=jnp.asarray(n_rows, jnp.int32),
     )
     if is_concrete(res):
+        res = unpad(res, n_rows)
         warn_if_failed(res)
     return res
 

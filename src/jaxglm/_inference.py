@@ -86,8 +86,13 @@ def summarize(
     max_iter: int,
     names=None,
     products=None,
+    n_rows=None,
 ) -> GLMResult:
-    """Assemble a :class:`GLMResult` from the IRLS solution."""
+    """Assemble a :class:`GLMResult` from the IRLS solution.
+
+    ``n_rows``: the data's rows when X was padded with zero-weight rows to a
+    bucket (``_buckets.py``); R's BIC counts every real row.
+    """
     dtype = X.dtype
     used = weights > 0
     eta = linear_predictor(X, coef_raw, shared=products is not None) + offset
@@ -122,7 +127,8 @@ def summarize(
     k = (rank + family.extra_loglik_params).astype(dtype)
     aic = -2.0 * loglik + 2.0 * k
     # API.md: R's BIC() counts every row, zero-weight rows included.
-    bic = -2.0 * loglik + jnp.log(jnp.asarray(y.shape[0], dtype)) * k
+    rows = y.shape[0] if n_rows is None else n_rows
+    bic = -2.0 * loglik + jnp.log(jnp.asarray(rows, dtype)) * k
 
     status = flag_ill_conditioned(status, cond, dtype)
     failed = status != Status.SUCCESS

@@ -21,6 +21,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from . import links
+from ._buckets import paddable, row_bucket
 from ._families import Gaussian
 from ._family import Family
 from ._fit import fit_traced
@@ -171,14 +172,24 @@ def _in_batches(
 
     The last slice is padded to ``size`` by repeating the last response (its
     fits are dropped), so every call has one shape and compiles once.  With
-    ``wait``, each batch finishes before the next is sent, so the bar is true
-    and at most one batch's intermediates are alive.
+    ``wait`` (concrete inputs), each batch finishes before the next is sent, so
+    the bar is true and at most one batch's intermediates are alive; a single
+    batch is padded to its bucket (``_buckets.row_bucket``), so that a new
+    number of responses does not compile again, and results are cut and joined
+    on the host, where new shapes compile nothing.
     """
     m = Y.shape[0]
     if size >= m:
+        target = row_bucket(m) if wait else m
+        if target > m:
+            index = np.minimum(np.arange(target), m - 1)
+            Y = Y[index]
+            weights = _rows(weights, w_axis, index)
+            offset = _rows(offset, o_axis, index)
         res = run(Y, weights, offset)
         if wait:
             jax.block_until_ready(res)
+            res = _host_rows(res, m)
         bar.update(m)
         return res
     parts = []
@@ -186,13 +197,24 @@ def _in_batches(
         index = np.minimum(np.arange(start, start + size), m - 1)
         res = run(Y[index], _rows(weights, w_axis, index), _rows(offset, o_axis, index))
         kept = min(size, m - start)
-        if kept < size:
-            res = jax.tree.map(lambda leaf, kept=kept: leaf[:kept], res)
-        parts.append(res)
         if wait:
-            jax.block_until_ready(parts[-1])
+            jax.block_until_ready(res)
+            parts.append(jax.device_get(res))
+        else:
+            parts.append(jax.tree.map(lambda leaf, kept=kept: leaf[:kept], res))
         bar.update(kept)
+    if wait:
+        joined = jax.tree.map(lambda *leaves: np.concatenate(leaves)[:m], *parts)
+        return jax.device_put(joined)
     return jax.tree.map(lambda *leaves: jnp.concatenate(leaves), *parts)
+
+
+def _host_rows(res, m: int):
+    """The first ``m`` fits of a batch result, cut on the host."""
+    if jax.tree.leaves(res)[0].shape[0] == m:
+        return res
+    host = jax.device_get(res)
+    return jax.device_put(jax.tree.map(lambda a: np.asarray(a)[:m], host))
 
 
 def fit_many(
@@ -276,6 +298,8 @@ def fit_many(
         check_values(family, X, Y, weights, offset, l2, y_name="Y")
     X_arr, _, _, _, l2_arr = prepare(X, Y[0], family, None, None, l2, tol, max_iter)
     dtype = X_arr.dtype
+    if concrete and paddable(Y):  # cast and batch on the host: no compiles
+        Y = np.asarray(Y, dtype)
     weights = jnp.ones(n, dtype) if weights is None else jnp.asarray(weights, dtype)
     offset_arr = jnp.zeros(n, dtype) if offset is None else jnp.asarray(offset, dtype)
     shared = (
@@ -345,6 +369,8 @@ def _fit_many_multinomial(
         if weights is not None:
             check_values(Gaussian(), np.zeros((1, 1)), np.zeros(1), weights, None, 0.0)
     dtype = X_arr.dtype
+    if concrete and paddable(Y):  # cast and batch on the host: no compiles
+        Y = np.asarray(Y, dtype)
     weights = jnp.ones(n, dtype) if weights is None else jnp.asarray(weights, dtype)
     tol_arr = jnp.asarray(tol, dtype)
     max_iter_arr = jnp.asarray(max_iter, jnp.int32)

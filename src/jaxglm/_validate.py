@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _families
+from ._buckets import MAX_PADDED_ELEMENTS, pad_rows, paddable, row_bucket
 from ._family import Family
 from ._multinomial.family import Multinomial
 from ._quasi import Quasi, QuasiBinomial, QuasiPoisson
@@ -143,6 +144,19 @@ def check_loop_options(tol, max_iter) -> None:
         raise ValueError(f"tol must be a positive number, got {tol!r}")
 
 
+@jax.jit
+def _valid_y_compiled(family: Family, y):
+    return family.valid_y(y)
+
+
+def _valid_y(family: Family, y: np.ndarray) -> np.ndarray:
+    """``family.valid_y`` of a host array, compiled per row bucket (eager jnp
+    would compile its operations again for every new number of rows)."""
+    n = y.shape[0]
+    padded = pad_rows(y, row_bucket(n))
+    return np.asarray(_valid_y_compiled(family, padded))[:n]
+
+
 def check_values(
     family: Family, X, y, weights, offset, l2, y_name="y", require_weight=True
 ) -> None:
@@ -165,7 +179,7 @@ def check_values(
             raise ValueError("weights are all zero; at least one row must carry weight")
     if offset is not None:
         _check_finite("offset", np.asarray(offset))
-    bad_y = ~np.asarray(family.valid_y(jnp.asarray(y)))
+    bad_y = ~_valid_y(family, y)
     if bad_y.any():
         hint = ""
         if isinstance(family, _families.Binomial) and (y > 1).any():
@@ -184,12 +198,15 @@ def check_values(
         raise ValueError(f"l2 must be a finite non-negative penalty, got {l2}")
 
 
-def prepare(X, y, family: Family, weights, offset, l2, tol, max_iter):
+def prepare(X, y, family: Family, weights, offset, l2, tol, max_iter, *, pad=False):
     """Validate and convert the inputs of ``fit`` to JAX arrays of one float dtype.
+
+    ``pad``: pad concrete host data to its row bucket (``_buckets.py``) with
+    zero-weight rows, so that fits of nearby sizes share one compiled program.
 
     Returns:
         (X, y, weights, offset, l2): arrays; weights default to ones and the
-        offset to zeros.
+        offset to zeros.  With ``pad``, also the number of rows before padding.
     """
     check_loop_options(tol, max_iter)
 
@@ -243,10 +260,32 @@ def prepare(X, y, family: Family, weights, offset, l2, tol, max_iter):
 
     # The data decide the working dtype; l2 (a Python float by default) follows.
     dtype = _float_dtype(list(arrays.values()))
+    l2_out = jnp.asarray(l2_array, dtype=dtype)
+    if pad and _pad_worthwhile(arrays, n, p):
+        size = row_bucket(n)
+        host = {name: np.asarray(a, dtype=dtype) for name, a in arrays.items()}
+        weights = host.get("weights", np.ones(n, dtype))
+        offset = host.get("offset", np.zeros(n, dtype))
+        padded = jax.device_put((
+            pad_rows(host["X"], size), pad_rows(host["y"], size),
+            pad_rows(weights, size, 0.0), pad_rows(offset, size),
+        ))  # fmt: skip
+        return (*padded, l2_out, n)
     out = {name: jnp.asarray(a, dtype=dtype) for name, a in arrays.items()}
     weights = out.get("weights", jnp.ones(n, dtype))
     offset = out.get("offset", jnp.zeros(n, dtype))
-    return out["X"], out["y"], weights, offset, jnp.asarray(l2_array, dtype=dtype)
+    prepared = out["X"], out["y"], weights, offset, l2_out
+    return (*prepared, n) if pad else prepared
+
+
+def _pad_worthwhile(arrays, n: int, p: int) -> bool:
+    """Concrete host data of a size where a recompile costs more than a copy."""
+    values = list(arrays.values())
+    return (
+        is_concrete(*values)
+        and paddable(*values)
+        and row_bucket(n) * p <= MAX_PADDED_ELEMENTS
+    )
 
 
 def cast_family(family: Family, dtype) -> Family:
