@@ -23,7 +23,7 @@ TOP_LEVEL = [
     "check",
     "links",
     *DEFAULT_LINK,  # the family constructors
-    # beyond API.md: batches, formulas, diagnostics, plots, streaming (README)
+    # beyond API.md: batches, formulas, diagnostics, plots, streaming (docs/guide)
     "fit_many",
     "glm",
     "GLMRegressor",
@@ -47,6 +47,11 @@ TOP_LEVEL = [
     "with_cov",
     "anova",
     "confint_profile",
+    # API.md "Penalized fits and paths"
+    "fit_path",
+    "cv_path",
+    "PathResult",
+    "CVResult",
     # beyond API.md: the formula route to fit_negbin, the scikit-learn classifier
     "glm_nb",
     "GLMClassifier",

@@ -65,6 +65,7 @@ def test_is_a_scikit_learn_regressor():
         "fit_intercept": True,
         "tol": 1e-8,
         "max_iter": 100,
+        "l1": 0.0,
     }
     copy = clone(est)  # deep-copies the family
     assert isinstance(copy.family, jg.NegativeBinomial) and copy.l2 == 2.0

@@ -29,6 +29,10 @@ from ._many import fit_many as fit_many
 from ._multinomial.family import Multinomial as Multinomial
 from ._negbin import fit_negbin as fit_negbin
 from ._negbin import glm_nb as glm_nb
+from ._penalized.cv import CVResult as CVResult
+from ._penalized.cv import cv_path as cv_path
+from ._penalized.path import PathResult as PathResult
+from ._penalized.path import fit_path as fit_path
 from ._predict import predict as predict
 from ._profile import confint_profile as confint_profile
 from ._quasi import Quasi as Quasi
@@ -72,6 +76,10 @@ __all__ = [
     "glm",
     "glm_nb",
     "fit_negbin",
+    "fit_path",
+    "cv_path",
+    "PathResult",
+    "CVResult",
     "GLMRegressor",
     "GLMClassifier",
     "predict",

@@ -66,6 +66,10 @@ class GLMRegressor(RegressorMixin, BaseEstimator):
         fit_intercept: prepend a column of ones to ``X``.
         tol: R's relative deviance convergence tolerance.
         max_iter: maximum IRLS iterations.
+        l1: lasso penalty ``l1 * sum |coef|`` on the same scale (intercept
+            unpenalised; zeroed coefficients are exactly 0): glmnet's
+            ``lambda * alpha`` times the sum of the weights, with
+            ``standardize = FALSE`` (see ``jg.fit``).
 
     Attributes:
         coef_: (n_features,) coefficients, aliased (collinear) ones set to 0.
@@ -85,6 +89,7 @@ class GLMRegressor(RegressorMixin, BaseEstimator):
         fit_intercept: bool = True,
         tol: float = 1e-8,
         max_iter: int = 100,
+        l1: float = 0.0,
     ):
         # scikit-learn's clone needs every argument stored unchanged.
         self.family = family
@@ -92,6 +97,7 @@ class GLMRegressor(RegressorMixin, BaseEstimator):
         self.fit_intercept = fit_intercept
         self.tol = tol
         self.max_iter = max_iter
+        self.l1 = l1
 
     def __sklearn_tags__(self):
         utils, _ = _sklearn()
@@ -137,6 +143,7 @@ class GLMRegressor(RegressorMixin, BaseEstimator):
             family,
             weights=sample_weight,
             l2=self.l2,
+            l1=self.l1,
             tol=self.tol,
             max_iter=self.max_iter,
         )

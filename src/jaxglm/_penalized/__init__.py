@@ -1,0 +1,1 @@
+"""Elastic-net GLMs: IRLS with coordinate descent, paths and cross-validation."""
