@@ -121,7 +121,7 @@ def main() -> None:
     devices = np.array(jax.devices())
     assert devices.size == 4, f"expected 4 CPU devices, got {devices}"
     out = {}
-    # GSPMD (Auto axes) partitions jg.fit as it is; see README "Many devices".
+    # GSPMD (Auto axes) partitions jg.fit as it is; see docs/guide/big-data.md.
     out.update(batch_of_fits(Mesh(devices, ("batch",), axis_types=(AxisType.Auto,))))
     out.update(one_large_fit(Mesh(devices, ("rows",), axis_types=(AxisType.Auto,))))
     print("RESULT " + json.dumps(out))

@@ -4,8 +4,8 @@ Two copies of ``distributed_worker.py`` start on this machine, join through
 ``jax.distributed.initialize`` (a coordinator on a free local port) and each
 contribute one CPU device and half of the data; CPU collectives go through
 gloo, jax's default.  This is how a fit runs on a GPU or TPU cluster, one
-process per host (see README, "Many devices and many machines").  Each process
-checks
+process per host (see docs/guide/big-data.md, "Many devices and many machines").
+Each process checks
 
 1. a batch of 8 Poisson fits split 4 + 4 across the processes against the same
    fits run in one process, and
