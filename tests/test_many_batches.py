@@ -90,13 +90,13 @@ def test_default_batches_above_threshold(monkeypatch):
         return compiled(*args, **kwargs)
 
     monkeypatch.setattr(many, "_fit_many_compiled", counting)
-    monkeypatch.setattr(many, "AUTO_BATCH_ABOVE", 20)
-    monkeypatch.setattr(many, "DEFAULT_BATCH_SIZE", 6)
+    monkeypatch.setattr(many, "MIN_BATCH", 1)
+    monkeypatch.setattr(many, "BATCH_ELEMENTS", 7 * N)  # at most 7 a batch
     res = jg.fit_many(X, Y, jg.Gaussian())
-    assert calls == [(6, N)] * 4
+    assert calls == [(6, N)] * 4  # 23 responses: 4 even batches of 6, not 7+7+7+2
     assert res.coef.shape == (M, P)
     calls.clear()
-    monkeypatch.setattr(many, "AUTO_BATCH_ABOVE", M)
+    monkeypatch.setattr(many, "BATCH_ELEMENTS", 32 * N)  # a batch of 32 > M
     jg.fit_many(X, Y, jg.Gaussian())
     # one call, its responses padded to their bucket (jaxglm/_buckets.py)
     assert calls == [(row_bucket(M), N)]
@@ -180,3 +180,17 @@ def test_shared_design_shortcut_keeps_gradients_and_values():
     np.testing.assert_allclose(
         jax.grad(many_loss)(X), jax.grad(vmap_loss)(X), rtol=1e-9, atol=1e-12
     )
+
+
+def test_default_batches_are_few_shapes():
+    """Default batch sizes are row buckets near 2**18 / n entries: a new number
+    of responses reuses one of a few compiled batch shapes."""
+    for n, largest in ((1000, 256), (100, 2560), (10, 4096), (100_000, 128)):
+        ms = range(largest + 1, 40_000, 13)
+        sizes = {many._batch_size(None, m, n, True) for m in ms}
+        assert max(sizes) == largest
+        assert all(row_bucket(size) == size for size in sizes)
+        assert len(sizes) <= 9
+    assert many._batch_size(None, 10_000, 1000, True) == 256  # 40 batches
+    assert many._batch_size(None, 300, 1000, True) == 160  # 2 even batches
+    assert many._batch_size(None, 200, 1000, True) == 200  # one call

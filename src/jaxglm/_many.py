@@ -54,13 +54,26 @@ from ._validate import (
 
 __all__ = ["fit_many"]
 
-# Above AUTO_BATCH_ABOVE responses, fit_many works in batches of DEFAULT_BATCH_SIZE
-# unless told otherwise. Throughput per fit is flat from a few hundred to ~16k
-# fits per batch on a 2-core CPU (Poisson and logistic, n = 200-2000, p = 2-4;
-# 4096 was at or near the best in each), while memory grows with the batch, so
-# 4096 keeps both throughput and memory (a few (4096, n) arrays) in check.
-DEFAULT_BATCH_SIZE = 4096
-AUTO_BATCH_ABOVE = 8192
+# Without a batch_size, fit_many works in batches of about BATCH_ELEMENTS
+# response entries (batch x n), between MIN_BATCH and MAX_BATCH responses. The
+# per-response (batch, n) arrays of one IRLS step then stay in cache: measured
+# on 2 cores (benchmarks/README.md, bench_batch), 10,000 Poisson fits of n = 1000
+# took 1.2-1.4 s in batches of 128-512 and 1.6-2.3 s in batches of 3334-4096;
+# logistic fits of n = 500 were fastest at 512-1024 a batch, of n = 100 at 2048.
+# Smaller batches also bound the working memory.
+BATCH_ELEMENTS = 2**18
+MIN_BATCH = 128
+MAX_BATCH = 4096
+
+
+def default_batch_size(n: int) -> int:
+    """Responses per compiled call for responses of length ``n``: a row bucket
+    (``_buckets.row_bucket``), so that even batches below it are buckets too."""
+    size = int(min(MAX_BATCH, max(MIN_BATCH, BATCH_ELEMENTS // max(n, 1))))
+    if size <= 16:
+        return size
+    step = 1 << (size.bit_length() - 4)
+    return size // step * step
 
 
 def _batch_axis(value, m: int, n: int, name: str):
@@ -138,15 +151,18 @@ def _fit_many_multinomial_compiled(X, Y, weights, l2, family, *, tol, max_iter, 
     )(Y, weights)
 
 
-def _batch_size(batch_size, m: int, concrete: bool) -> int:
+def _batch_size(batch_size, m: int, n: int, concrete: bool) -> int:
     """Responses per compiled call: ``batch_size``, the default, or all ``m``."""
     if batch_size is None:
-        if not (concrete and m > AUTO_BATCH_ABOVE):
+        largest = default_batch_size(n)
+        if not (concrete and m > largest):
             return max(m, 1)
-        # as even as possible, so padding the last batch wastes little
-        # (10,000 responses: 3 batches of 3334, not 3 of 4096)
-        batches = -(-m // DEFAULT_BATCH_SIZE)
-        return -(-m // batches)
+        # As even as possible, so padding the last batch wastes little, and
+        # rounded up to a row bucket, so that a new m seldom means a new batch
+        # shape to compile (10,000 responses of n = 1000: 40 batches of 256;
+        # 300: 2 of 160).
+        batches = -(-m // largest)
+        return row_bucket(-(-m // batches))
     if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
         raise ValueError(
             f"batch_size must be a positive integer (responses per compiled "
@@ -240,10 +256,10 @@ def fit_many(
     (the last batch padded to the same shape, so there is one compile), fitted
     one batch after another in a Python loop, and the results concatenated;
     they equal the results of one call. The working memory of the fits then
-    grows with the batch rather than with m. Without ``batch_size``, more than
-    8192 responses are fitted in batches of at most 4096, as even as possible
-    (measured: throughput per fit is flat from a few hundred to thousands of
-    fits per batch on CPU).
+    grows with the batch rather than with m. Without ``batch_size`` the batches
+    hold about 262,144 response entries (128 to 4096 responses: 256 of n = 1000),
+    as even as possible, which keeps one step's arrays in cache (measured 1.2-1.7x
+    faster than batches of thousands on CPU).
 
     Args:
         X: shared design matrix, (n, p).
@@ -254,9 +270,9 @@ def fit_many(
         weights: prior weights, (n,) shared or (m, n) per response.
         offset: offset, (n,) shared or (m, n) per response.
         l2, tol, max_iter: as in :func:`jaxglm.fit`.
-        batch_size: responses per compiled call; None: all at once up to 8192,
-            even batches of at most 4096 above. Under ``jax.jit`` only an explicit
-            ``batch_size`` splits the batch (the loop is then unrolled).
+        batch_size: responses per compiled call; None: even batches of at
+            most ``max(128, min(4096, 2**18 // n))``. Under ``jax.jit`` only an
+            explicit ``batch_size`` splits the batch (the loop is then unrolled).
         progress: show a progress bar over the batches: None (default) only
             when run interactively (a terminal or Jupyter) and there is more
             than one batch; True always; False never. Uses tqdm when installed
@@ -293,7 +309,7 @@ def fit_many(
     w_axis = _batch_axis(weights, m, n, "weights")
     o_axis = _batch_axis(offset, m, n, "offset")
     concrete = is_concrete(X, Y, weights, offset, l2, family)
-    size = _batch_size(batch_size, m, concrete)
+    size = _batch_size(batch_size, m, n, concrete)
     if concrete:
         check_values(family, X, Y, weights, offset, l2, y_name="Y")
     X_arr, _, _, _, l2_arr = prepare(X, Y[0], family, None, None, l2, tol, max_iter)
@@ -351,7 +367,7 @@ def _fit_many_multinomial(
         )
     w_axis = _batch_axis(weights, m, n, "weights")
     concrete = is_concrete(X, Y, weights, l2)
-    size = _batch_size(batch_size, m, concrete)
+    size = _batch_size(batch_size, m, n, concrete)
     if Y.ndim == 2 and family.n_classes is None:
         if not concrete:
             raise ValueError(
