@@ -22,9 +22,6 @@ import refdata
 from checks import assert_close
 
 NAMES = sorted(p.stem for p in refdata.REFERENCE_DIR.glob("quasi_*.json"))
-# R converges here and we do not (our IRLS halves steps that raise the deviance,
-# and R's clipped mu^2 deviance is flat at y = 0 for mu < e).
-KNOWN_FAILURES = {"quasi_quasi_log_mu2_insectsprays_zeros"}
 TOL = 1e-14
 RTOL = 1e-6
 
@@ -51,26 +48,13 @@ def _fit(name):
     return jg.fit(X, y, _family(ref), weights=weights, offset=offset, tol=TOL)
 
 
-def _params(names=NAMES):
-    return [
-        pytest.param(
-            n,
-            marks=pytest.mark.xfail(strict=True, reason="mu^2 with y = 0")
-            if n in KNOWN_FAILURES
-            else (),
-        )
-        for n in names
-    ]
-
-
 def test_references_exist():
     assert len(NAMES) >= 10
     for name in NAMES:  # not picked up by the generic R-reference test
         assert name not in refdata.names()
 
 
-@pytest.mark.filterwarnings("ignore::jaxglm.ConvergenceWarning")
-@pytest.mark.parametrize("name", _params())
+@pytest.mark.parametrize("name", NAMES)
 def test_matches_r(name):
     q = refdata.load(name)["quasi"]
     res = _fit(name)
@@ -92,7 +76,7 @@ def test_matches_r(name):
     assert int(res.nobs) == q["nobs"]
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n not in KNOWN_FAILURES])
+@pytest.mark.parametrize("name", NAMES)
 def test_no_likelihood_and_t_tests(name):
     res = _fit(name)
     assert q_aic_is_na(name)
@@ -107,7 +91,7 @@ def q_aic_is_na(name):
     return refdata.load(name)["quasi"]["aic"] is None
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n not in KNOWN_FAILURES])
+@pytest.mark.parametrize("name", NAMES)
 def test_summary_reads_as_r(name):
     ref = refdata.load(name)
     res = _fit(name)
@@ -419,3 +403,21 @@ def test_reference_json_is_plain():
         text = (refdata.REFERENCE_DIR / f"{name}.json").read_text()
         assert "NaN" not in text
         json.loads(text)
+
+
+def test_mu2_with_zeros_reaches_r_by_every_route():
+    """R clips quasi mu^2's unit deviance at 0 (flat at y = 0 for mu < e); the
+    steps are judged by the unclipped quasi-deviance, so the fit in memory and
+    the streamed fit reach R's quasi-score root, and report R's deviance."""
+    name = "quasi_quasi_log_mu2_insectsprays_zeros"
+    ref = refdata.load(name)
+    q = ref["quasi"]
+    X, y, weights, offset = _arrays(ref)
+    assert (y == 0).any() and weights is None and offset is None
+    fitted = jg.fit(X, y, _family(ref))
+    streamed = jg.fit_stream(jg.chunks_from_arrays(X, y, chunk_rows=20), _family(ref))
+    se = np.asarray(q["se"])
+    for res in (fitted, streamed):
+        assert int(res.status) == int(jg.Status.SUCCESS)
+        assert_close(res.coef, q["coef"], rtol=1e-8, atol=1e-8 * se, what="coef")
+        assert_close(res.deviance, q["deviance"], rtol=1e-10, what="deviance")

@@ -103,6 +103,14 @@ class Family(Node):
         unit = self.unit_deviance(y, mu)
         return jnp.sum(jnp.where(weights > 0, weights * unit, 0.0))
 
+    def fitting_deviance(
+        self, y: jax.Array, mu: jax.Array, weights: jax.Array
+    ) -> jax.Array:
+        """The deviance IRLS steps by (halving, convergence): ``deviance`` up to
+        a constant, but smooth where R's reported deviance is clipped (quasi
+        ``mu^2`` at y = 0), so that its minimum is the quasi-score root."""
+        return self.deviance(y, mu, weights)
+
     def loglik(
         self, y: jax.Array, mu: jax.Array, weights: jax.Array, scale: jax.Array
     ) -> jax.Array:

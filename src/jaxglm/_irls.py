@@ -191,7 +191,7 @@ def irls(
     def evaluate(coef):
         eta = linear_predictor(X, coef, shared=products is not None) + offset
         mu = family.link.inverse(eta)
-        objective = family.deviance(y, mu, weights) + jnp.sum(penalty * coef**2)
+        objective = family.fitting_deviance(y, mu, weights) + jnp.sum(penalty * coef**2)
         return eta, mu, objective
 
     def step(state: _State) -> _State:
@@ -297,7 +297,7 @@ def irls(
         halvings=jnp.zeros((), jnp.int32),
         eta=eta0,
         mu=mu0,
-        objective=family.deviance(y, mu0, weights),
+        objective=family.fitting_deviance(y, mu0, weights),
         step=jnp.zeros((), dtype),
         change=jnp.full((), jnp.inf, dtype),
         exact_only=jnp.zeros((), bool),
@@ -377,7 +377,9 @@ def _newton_polish(
     trial = coef + delta
     trial_eta = linear_predictor(X, trial, shared=products is not None) + offset
     mu = family.link.inverse(trial_eta)
-    trial_objective = family.deviance(y, mu, weights) + jnp.sum(penalty * trial**2)
+    trial_objective = family.fitting_deviance(y, mu, weights) + jnp.sum(
+        penalty * trial**2
+    )
     valid = _valid(family, trial_eta, mu, trial_objective)
     change = relative_change(trial_objective, objective)
     return jnp.where(polish_kept(solved, valid, change, tols), trial, coef)

@@ -33,6 +33,12 @@ def _r_link(link):
     return link
 
 
+def _mu2_unclipped(y, mu):
+    """R's quasi ``mu^2`` unit deviance before its ``pmax(., 0)``."""
+    safe_y = jnp.where(y == 0, 1.0, y)
+    return -2.0 * (jnp.log(safe_y) - jnp.log(mu) - (y - mu) / mu)
+
+
 def _no_likelihood(mu: jax.Array) -> jax.Array:
     return jnp.full((), jnp.nan, dtype=jnp.result_type(mu))
 
@@ -177,10 +183,18 @@ class Quasi(Family):
             return 2.0 * (_y_log_y_over(y, mu) - (y - mu))
         if kind == "mu^2":
             # R: pmax(-2 (log(ifelse(y == 0, 1, y) / mu) - (y - mu) / mu), 0).
-            safe_y = jnp.where(y == 0, 1.0, y)
-            unit = -2.0 * (jnp.log(safe_y) - jnp.log(mu) - (y - mu) / mu)
-            return jnp.maximum(unit, 0.0)
+            return jnp.maximum(_mu2_unclipped(y, mu), 0.0)
         return (y - mu) ** 2 / (y * mu**2)
+
+    def fitting_deviance(self, y, mu, weights):
+        if self.varfun != "mu^2":
+            return self.deviance(y, mu, weights)
+        # R clips mu^2's unit deviance at 0, which at y = 0 makes it flat for
+        # mu < e: a rising-step halving then stalls short of the quasi-score
+        # root R's glm.fit (which never halves a rising step) converges to.
+        # Unclipped, 2 (log mu + y / mu) + const has the score as its gradient.
+        unit = _mu2_unclipped(y, mu)
+        return jnp.sum(jnp.where(weights > 0, weights * unit, 0.0))
 
     def loglik(self, y, mu, weights, scale):
         return _no_likelihood(mu)

@@ -75,7 +75,7 @@ _aliased = jax.jit(aliased_from_gram)
 def _initial(sums: ModelSums, q: int, dtype) -> _Track:
     zeros = np.zeros(q, dtype)
     return _Track(
-        coef=zeros, trial=zeros, halvings=0, objective=sums.deviance,
+        coef=zeros, trial=zeros, halvings=0, objective=sums.fitting_deviance,
         step=np.zeros((), dtype), n_iter=0, converged=False,
         failure=Status.SUCCESS, accepted=sums,
     )  # fmt: skip
@@ -107,7 +107,7 @@ def _update(
     track: _Track, trial, sums: ModelSums, model: _Model, tols: Tolerances
 ) -> _Track:
     """Accept or reject the trial, as one pass of ``_irls.irls``'s loop."""
-    objective = sums.deviance + np.sum(model.penalty * trial**2)
+    objective = sums.fitting_deviance + np.sum(model.penalty * trial**2)
     valid = bool(np.isfinite(objective)) and not sums.invalid
     change = relative_change(objective, track.objective)
     verdict = judge_step(valid, True, change, track.n_iter, track.halvings, tols)
@@ -153,7 +153,7 @@ def _polish(passes, main: _Track, final: ModelSums, model: _Model, tols, known):
     )  # fmt: skip
     trial = np.asarray(trial)
     sums = passes.run("polish", Point(trial, main.coef, np.asarray(False)), **known)
-    objective = sums.main.deviance + np.sum(model.penalty * trial**2)
+    objective = sums.main.fitting_deviance + np.sum(model.penalty * trial**2)
     valid = bool(np.isfinite(objective)) and not sums.main.invalid
     change = relative_change(objective, main.objective)
     if bool(polish_kept(bool(solved), valid, change, tols)):

@@ -60,6 +60,7 @@ class ModelSums(NamedTuple):
     rhs: Any  # (q,) X'W target (observed: the score X'r)
     negative_gram: Any  # (q, q) observed only: X'W-X, the information's minus part
     deviance: Any
+    fitting_deviance: Any  # what the steps are judged by (Family.fitting_deviance)
     invalid: Any  # bool: some row has an invalid eta or mu
     step: Any  # max |eta - eta_ref| over weighted rows
     at_edge: Any  # bool: some weighted mean at the edge of the support
@@ -156,6 +157,7 @@ def _model_sums(family, X, y, weights, offset, real, point, ctrl, eta0, mu0):
         rhs=b,
         negative_gram=negative_gram,
         deviance=family.deviance(y, mu, weights),
+        fitting_deviance=family.fitting_deviance(y, mu, weights),
         invalid=jnp.any(real & ~valid),
         step=jnp.max(jnp.where(used, jnp.abs(eta - ref_eta), 0.0)),
         at_edge=jnp.any(_at_edge(family, mu, SEPARATION_EDGE) & used),

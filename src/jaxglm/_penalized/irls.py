@@ -159,7 +159,7 @@ def kkt_violation(family: Family, X, y, weights, eta, mu, coef, l1, l2, scale=No
 def penalized_objective(family: Family, y, mu, weights, coef, l1, l2):
     """``deviance + 2 l1 |b|_1 + l2 |b|^2``: twice deviance/2 plus the penalty."""
     penalty = 2.0 * jnp.sum(l1 * jnp.abs(coef)) + jnp.sum(l2 * coef**2)
-    return family.deviance(y, mu, weights) + penalty
+    return family.fitting_deviance(y, mu, weights) + penalty
 
 
 def penalized_irls(

@@ -78,7 +78,8 @@ def proximal_gradient(
     def smooth(c):
         eta = Xs @ c + offset
         mu = family.link.inverse(eta)
-        value = family.deviance(y, mu, weights) / 2.0 + jnp.sum(l2s * c**2) / 2.0
+        deviance = family.fitting_deviance(y, mu, weights)
+        value = deviance / 2.0 + jnp.sum(l2s * c**2) / 2.0
         valid = jnp.all(family.link.valid_eta(eta)) & jnp.all(family.valid_mu(mu))
         return jnp.where(valid, value, jnp.inf), eta, mu
 
