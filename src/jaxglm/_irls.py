@@ -169,6 +169,7 @@ def irls(
     tol: float,
     max_iter: int,
     products: jax.Array | None = None,
+    coef_start: jax.Array | None = None,
 ) -> IRLSOutput:
     """Fit one GLM by Fisher scoring.
 
@@ -182,10 +183,17 @@ def irls(
         tol: R's relative deviance tolerance.
         max_iter: iteration limit.
         products: :func:`~jaxglm._linalg.row_products` of X, or None.
+        coef_start: start from these coefficients (R's ``etastart = X coef +
+            offset``; the first step halves towards them if it lands somewhere
+            invalid), e.g. the previous fit of an alternation (glm.nb).
     """
     dtype = X.dtype
     tols = tolerances(tol, dtype)
     mu0, eta0, safe_coef = _start(family, X, y, weights, offset)
+    if coef_start is not None:
+        safe_coef = jnp.where(aliased, 0.0, coef_start)
+        eta0 = linear_predictor(X, safe_coef, shared=products is not None) + offset
+        mu0 = family.link.inverse(eta0)
     fast_possible = products is None and fast_gram_available(X)
 
     def evaluate(coef):

@@ -86,10 +86,11 @@ def _alternate(
     penalty = jnp.zeros(X.shape[1], dtype)
     log_min, log_max = log_theta_bounds(dtype)
 
-    def fit_at(fam):
-        """The package's IRLS (jg.fit's rules) at a fixed family, and its means."""
+    def fit_at(fam, coef_start=None):
+        """The package's IRLS (jg.fit's rules) at a fixed family, and its means;
+        warm-started from ``coef_start`` as glm.nb passes ``etastart``."""
         out = irls(fam, X, y, weights, offset, penalty, aliased, valid_input, tol,
-                   max_iter)  # fmt: skip
+                   max_iter, coef_start=coef_start)  # fmt: skip
         return out, fam.link.inverse(linear_predictor(X, out.coef) + offset)
 
     def loglik(log_theta, mu):
@@ -104,7 +105,7 @@ def _alternate(
     failure = jnp.where(first.status == Status.MAX_ITER, Status.SUCCESS, first.status)
 
     def step(state: _State) -> _State:
-        out, mu = fit_at(_with_theta(family, state.log_theta))
+        out, mu = fit_at(_with_theta(family, state.log_theta), state.coef)
         theta = solve_theta(y, mu, weights, state.log_theta, alternation_tol)
         new_loglik = loglik(theta.log_theta, mu)
         # R's glm.nb: |Lm0 - Lm| / d1 + |del| / d2 < epsilon, here scale-free:
