@@ -877,3 +877,30 @@ def test_rank_deficient_and_separated_fits_against_statsmodels():
         warnings.simplefilter("always")
         sm.GLM(y, X_, family=sm.families.Binomial()).fit()
     assert any(issubclass(w.category, PerfectSeparationWarning) for w in caught)
+
+
+def test_rank_never_exceeds_the_rows_used():
+    """31 columns, 9 rows with weight (scikit-learn's weight-equivalence data):
+    rounding in the Gram left a dependent column's pivot just above the rank
+    tolerance, so the weighted fit kept 10 columns and reported SINGULAR where
+    the same rows repeated kept 9.  The rank is capped by the rows used."""
+    rng = np.random.RandomState(42)
+    n = 15
+    X = rng.rand(n, 2 * n)
+    y = rng.randint(0, 3, size=n).astype(float)
+    counts = rng.randint(0, 5, size=n)
+    order = np.random.RandomState(0).permutation(n)
+    design = np.column_stack([np.ones(n), X])[order]
+    weighted = jg.fit(design, y[order], jg.Gaussian(), weights=counts[order] * 1.0)
+    repeated_rows = np.repeat(np.arange(n), counts)
+    repeated = jg.fit(
+        np.column_stack([np.ones(n), X])[repeated_rows], y[repeated_rows], jg.Gaussian()
+    )
+    used = int((counts > 0).sum())
+    for res in (weighted, repeated):
+        assert int(res.status) == int(jg.Status.SUCCESS)
+        assert int(res.rank) == used == 9
+    np.testing.assert_array_equal(weighted.aliased, repeated.aliased)
+    np.testing.assert_allclose(
+        np.asarray(weighted.mu)[np.argsort(order)][counts > 0], y[counts > 0], atol=1e-9
+    )

@@ -212,13 +212,19 @@ def aliased_columns(
         used: rows that carry weight, (n,) bool.
         products: :func:`row_products` of X, or None.
     """
-    return aliased_from_gram(gram(X, used.astype(X.dtype), products))
+    n_used = jnp.sum(used.astype(jnp.int32))
+    return aliased_from_gram(gram(X, used.astype(X.dtype), products), n_used)
 
 
-def aliased_from_gram(G: jax.Array) -> jax.Array:
+def aliased_from_gram(G: jax.Array, max_rank: jax.Array | None = None) -> jax.Array:
     """:func:`aliased_columns` from the Gram matrix ``X' diag(used) X``, (p, p).
 
     Streaming fits accumulate the Gram over blocks of rows and decide here.
+    ``max_rank``, the number of rows used, bounds the rank for certain: once
+    that many columns are kept the rest are aliased, whatever rounding leaves
+    of their pivots (a Gram squares X's rounding, so on a design with fewer
+    rows than columns a dependent column's pivot can land just above the
+    tolerance).
     """
     p = G.shape[0]
     diag = jnp.diag(G)
@@ -232,6 +238,9 @@ def aliased_from_gram(G: jax.Array) -> jax.Array:
         col = G[:, j] - L @ L[j, :]
         pivot = col[j]
         is_aliased = ~(pivot > tol)
+        if max_rank is not None:
+            kept = jnp.sum(~aliased & (jnp.arange(p) < j))
+            is_aliased = is_aliased | (kept >= max_rank)
         root = jnp.sqrt(jnp.where(is_aliased, 1.0, pivot))
         below = jnp.arange(p) > j
         new = jnp.where(below & ~is_aliased, col / root, 0.0)
