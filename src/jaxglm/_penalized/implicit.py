@@ -41,12 +41,13 @@ def penalized_score(coef, X, y, weights, offset, l1, l2, family, inactive):
 @jax.custom_jvp
 def fit_penalized_coef(
     X, y, weights, offset, l1, l2, family, valid_input, tol, max_iter,
-    coef_start, eta_start, mu_start, gram_start=None, XT=None,
+    coef_start, eta_start, mu_start, gram_start=None, XT=None, score_start=None,
+    scale=None,
 ) -> PenalizedOutput:  # fmt: skip
     """:func:`penalized_irls` (or, for more than ``prox.WIDE_P`` columns,
     :func:`proximal_gradient`: chosen by shape) with the active-set implicit
-    derivative (``gram`` is a warm start for the next fit of a path and carries
-    no derivative)."""
+    derivative (``gram``, ``eta`` and ``score`` are a warm start for the next
+    fit of a path and carry no derivative)."""
     if uses_first_order(X):
         return proximal_gradient(
             family, X, y, weights, offset, l1, l2, valid_input, tol, max_iter,
@@ -56,7 +57,7 @@ def fit_penalized_coef(
         gram_start = None
     return penalized_irls(
         family, X, y, weights, offset, l1, l2, valid_input, tol, max_iter,
-        coef_start, eta_start, mu_start, gram_start, XT,
+        coef_start, eta_start, mu_start, gram_start, XT, score_start, scale,
     )  # fmt: skip
 
 
@@ -82,5 +83,6 @@ def _fit_penalized_coef_jvp(primals, tangents):
     dcoef = jnp.where(inactive, 0.0, -solve_general(J, dscore))
     int_zero = np.zeros((), dtype=jax.dtypes.float0)
     return out, PenalizedOutput(
-        coef=dcoef, n_iter=int_zero, status=int_zero, gram=jnp.zeros_like(out.gram)
-    )
+        coef=dcoef, n_iter=int_zero, status=int_zero, gram=jnp.zeros_like(out.gram),
+        eta=jnp.zeros_like(out.eta), score=jnp.zeros_like(out.score),
+    )  # fmt: skip

@@ -70,6 +70,8 @@ class PenalizedOutput(NamedTuple):
     n_iter: jax.Array  # int32
     status: jax.Array  # int32 Status code
     gram: jax.Array  # (p, p) the last X'WX formed: a path's next warm start
+    eta: jax.Array  # (n,) at coef, and
+    score: jax.Array  # (p,) X'r there: the next fit's start, without a pass
 
 
 class _State(NamedTuple):
@@ -164,7 +166,8 @@ def penalized_objective(family: Family, y, mu, weights, coef, l1, l2):
 
 def penalized_irls(
     family: Family, X, y, weights, offset, l1, l2, valid_input, tol, max_iter,
-    coef_start, eta_start, mu_start, gram_start=None, XT=None,
+    coef_start, eta_start, mu_start, gram_start=None, XT=None, score_start=None,
+    scale=None,
 ) -> PenalizedOutput:  # fmt: skip
     """Fit one elastic-net GLM.
 
@@ -178,6 +181,10 @@ def penalized_irls(
         gram_start: X'WX from a nearby fit (the previous lambda), or None.
         XT: ``transposed(X)`` when the caller keeps one (a path: formed once
             for all its lambdas), else formed here.
+        score_start: ``X'r`` at ``eta_start`` (the previous fit's ``score``),
+            or None to compute it.
+        scale: ``kkt_scale(X, weights)`` when the caller keeps it (a path),
+            or None.  Both save a pass over X per lambda of a path.
     """
     dtype = X.dtype
     p = X.shape[1]
@@ -185,7 +192,7 @@ def penalized_irls(
     eps = jnp.finfo(dtype).eps
     kkt_tol = jnp.maximum(KKT_FRACTION * jnp.sqrt(tols.converge), KKT_FLOOR_EPS * eps)
     cd_floor = 10.0 * eps
-    scale = kkt_scale(X, weights)
+    scale = kkt_scale(X, weights) if scale is None else scale
     XT = transposed(X) if XT is None else XT
 
     def newton_matrix(w):
@@ -286,7 +293,11 @@ def penalized_irls(
         gram_age=jnp.zeros((), jnp.int32),
         refresh=jnp.asarray(gram_start is None),
         kkt=jnp.full((), jnp.inf, dtype),
-        score=loglik_score(family, X, y, weights, eta_start, mu_start, XT),
+        score=(
+            loglik_score(family, X, y, weights, eta_start, mu_start, XT)
+            if score_start is None
+            else score_start
+        ),
         n_iter=jnp.zeros((), jnp.int32),
         converged=jnp.zeros((), bool),
         failure=jnp.where(valid_input, Status.SUCCESS, Status.INVALID_INPUT).astype(
@@ -297,5 +308,6 @@ def penalized_irls(
     status = final_status(jnp.zeros((), bool), final.failure, final.converged)
     coef = jnp.where(status == Status.INVALID_INPUT, jnp.nan, final.coef)
     return PenalizedOutput(
-        coef=coef, n_iter=final.n_iter, status=status, gram=final.gram
-    )
+        coef=coef, n_iter=final.n_iter, status=status, gram=final.gram,
+        eta=final.eta, score=final.score,
+    )  # fmt: skip

@@ -20,7 +20,7 @@ from .._family import Family
 from .._pytree import Node
 from .._validate import as_family, cast_family, is_concrete, prepare, valid_input_mask
 from .implicit import fit_penalized_coef
-from .irls import penalized_start, transposed
+from .irls import kkt_scale, loglik_score, penalized_start, transposed
 from .prox import uses_first_order
 
 __all__ = ["PathResult", "fit_path", "path_traced", "check_path_options"]
@@ -149,24 +149,41 @@ def path_traced(
         lambdas = lambda_max * lambda_min_ratio**steps
     lambdas = jnp.asarray(lambdas, dtype)
 
-    XT = None if uses_first_order(design) else transposed(design)
+    first_order = uses_first_order(design)
+    XT = None if first_order else transposed(design)
+    # Formed once for the whole path: the KKT scale, and each fit's final
+    # linear predictor and score, which start the next lambda without a pass.
+    scale = kkt_scale(design, weights)
 
     def one_lambda(carry, lam):
-        coef, eta, mu, G = carry
+        coef, eta, mu, G, score = carry
         l1 = total * lam * alpha * unit
         l2 = total * lam * (1.0 - alpha) * ridge_unit
         out = fit_penalized_coef(
             design, y, weights, offset, l1, l2, family, valid_input, tol, max_iter,
-            coef, eta, mu, G, XT,
+            coef, eta, mu, G, XT, None if first_order else score, scale,
         )  # fmt: skip
         # A failed fit does not poison the warm start of the next lambda.
-        ok = jnp.all(jnp.isfinite(out.coef)) & jnp.all(jnp.isfinite(out.gram))
-        new = jnp.where(ok, out.coef, coef)
-        eta_new = design @ new + offset
-        carry = (new, eta_new, family.link.inverse(eta_new), jnp.where(ok, out.gram, G))
-        return carry, out._replace(gram=None)
+        ok = (
+            jnp.all(jnp.isfinite(out.coef))
+            & jnp.all(jnp.isfinite(out.gram))
+            & jnp.all(jnp.isfinite(out.score))
+        )
+        carry = (
+            jnp.where(ok, out.coef, coef),
+            jnp.where(ok, out.eta, eta),
+            jnp.where(ok, family.link.inverse(out.eta), mu),
+            jnp.where(ok, out.gram, G),
+            jnp.where(ok, out.score, score),
+        )
+        return carry, out._replace(gram=None, eta=None, score=None)
 
-    start = (null.coef, null_eta, null_mu, null.gram)
+    null_score = (
+        jnp.zeros_like(null.score)
+        if first_order
+        else loglik_score(family, design, y, weights, null_eta, null_mu, XT)
+    )
+    start = (null.coef, null_eta, null_mu, null.gram, null_score)
 
     _, outs = jax.lax.scan(one_lambda, start, lambdas)
     coef_std = outs.coef[:, 1:] if intercept else outs.coef

@@ -162,6 +162,8 @@ def proximal_gradient(
         jnp.where(final.converged, Status.SUCCESS, Status.MAX_ITER),
     ).astype(jnp.int32)
     coef = jnp.where(status == Status.INVALID_INPUT, jnp.nan, final.coef / col)
+    # No Gram and no score to hand on: a path on this route recomputes them.
     return PenalizedOutput(
-        coef=coef, n_iter=final.n_iter, status=status, gram=jnp.zeros((0, 0), dtype)
-    )
+        coef=coef, n_iter=final.n_iter, status=status, gram=jnp.zeros((0, 0), dtype),
+        eta=X @ jnp.nan_to_num(coef) + offset, score=jnp.zeros(X.shape[1], dtype),
+    )  # fmt: skip
