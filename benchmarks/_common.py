@@ -4,9 +4,25 @@ so a script can import it before it pins BLAS threads and imports NumPy."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 MIB = 2.0**20
+BLAS_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
+)  # fmt: skip
+
+
+def pin_blas_threads(threads: int | None) -> str:
+    """Pin every library's BLAS thread pool to ``threads`` (before NumPy is
+    imported); None, the default, sets nothing, so the libraries run with a
+    user's defaults.  Returns what the report prints."""
+    if threads is None:
+        return f"default ({os.cpu_count()} cores, nothing pinned)"
+    for variable in BLAS_THREAD_VARIABLES:
+        os.environ[variable] = str(threads)
+    return str(threads)
 
 
 def cpu_and_memory() -> tuple[str, str]:

@@ -26,9 +26,9 @@ A status check injects failures into the logistic batch (separated data, NaN
 responses) and counts how many ``status`` flags are right.  Full runs also sweep
 the batch size (1 to 10,000) for ``poisson_separate``.
 
-BLAS threads are pinned the same for every library (``--threads``, default: all
-cores) before numpy is imported.  Results: one table on stdout and JSON in
-``benchmarks/results/`` (git-ignored).
+Every library runs with a user's default threads; ``--threads N`` pins the BLAS
+thread pools of all of them to N (before NumPy is imported).
+Results: one table on stdout and JSON in ``benchmarks/results/`` (git-ignored).
 
     python benchmarks/bench_batch.py            # full run
     python benchmarks/bench_batch.py --quick    # seconds; run by the test suite
@@ -51,17 +51,18 @@ def _parse_args(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--fits", type=int, help="batch size (default 10000; 50 quick)")
     parser.add_argument("--subset", type=int, help="fits timed per peer loop")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--threads", type=int, help="pin BLAS threads (default: pin nothing)"
+    )
     parser.add_argument("--no-sweep", action="store_true", help="skip the batch sweep")
     parser.add_argument("--out", type=Path, help="JSON path (default: results/)")
     return parser.parse_args(argv)
 
 
 ARGS = _parse_args() if __name__ == "__main__" else None
-_THREADS = str(ARGS.threads if ARGS else os.cpu_count() or 1)
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-             "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):  # fmt: skip
-    os.environ.setdefault(_var, _THREADS)
+from _common import pin_blas_threads  # noqa: E402  (standard library only)
+
+_THREADS = pin_blas_threads(ARGS.threads if ARGS else None)
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -346,7 +347,7 @@ def machine():
         versions["tensorflow_probability"] = None
     return {
         "nproc": os.cpu_count(), "cpu": cpu, "memory": memory,
-        "load_average": os.getloadavg(), "threads": int(_THREADS),
+        "load_average": os.getloadavg(), "threads": _THREADS,
         "platform": platform.platform(), "versions": versions,
     }  # fmt: skip
 

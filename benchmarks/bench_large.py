@@ -47,10 +47,10 @@ call: what one more fit of the same shape needs on top of what the process
 already holds.  "x data" divides by the size of X (with the intercept column)
 and y.  R measures itself the same way from ``/proc/self/status``.
 
-BLAS threads are pinned the same for every library (``--threads``, default all
-cores) through the environment before NumPy is imported; the subprocesses and
-``Rscript`` inherit it.  Results: one table on stdout and JSON in
-``benchmarks/results/`` (git-ignored).
+Every library runs with a user's default threads; ``--threads N`` pins the BLAS
+thread pools of all of them to N through the environment before NumPy is
+imported (the subprocesses and ``Rscript`` inherit it).  Results: one table on
+stdout and JSON in ``benchmarks/results/`` (git-ignored).
 
     python benchmarks/bench_large.py                  # full run (about 10 minutes)
     python benchmarks/bench_large.py --problems P5    # one problem
@@ -106,7 +106,9 @@ def _parse_args(argv=None):
         "--slow", type=float, default=10.0,
         help="a run longer than this many seconds is not repeated",
     )  # fmt: skip
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--threads", type=int, help="pin BLAS threads (default: pin nothing)"
+    )
     parser.add_argument("--child-timeout", type=float, default=1800.0)
     parser.add_argument("--out", type=Path, help="JSON path (default: results/)")
     # internal: time one library on one problem in this (fresh) process
@@ -148,10 +150,9 @@ WARMUP_ROWS = 2_000
 BLOCK_ROWS = 65_536
 
 ARGS = _parse_args() if __name__ == "__main__" else None
-_THREADS = str(ARGS.threads if ARGS else os.cpu_count() or 1)
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-             "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):  # fmt: skip
-    os.environ.setdefault(_var, _THREADS)
+from _common import pin_blas_threads  # noqa: E402  (standard library only)
+
+_THREADS = pin_blas_threads(ARGS.threads if ARGS else None)
 
 import numpy as np  # noqa: E402
 from _common import MIB, cpu_and_memory, reset_peak, status_mib  # noqa: E402
@@ -561,7 +562,9 @@ def run_child(library, problem, args, timeout):
         command = [sys.executable, str(Path(__file__).resolve()), "--one", library,
                    "--problem", problem.name, "--child-out", str(out),
                    "--repeats", str(args.repeats), "--slow", str(args.slow),
-                   "--threads", _THREADS, "--child-timeout", str(timeout)]  # fmt: skip
+                   "--child-timeout", str(timeout)]  # fmt: skip
+        if args.threads is not None:
+            command += ["--threads", str(args.threads)]
         if args.quick:
             command.append("--quick")
         if args.n:
@@ -615,7 +618,7 @@ def machine():
         except (OSError, subprocess.SubprocessError):
             versions["R"] = None
     return {
-        "nproc": os.cpu_count(), "cpu": cpu, "memory": memory, "threads": int(_THREADS),
+        "nproc": os.cpu_count(), "cpu": cpu, "memory": memory, "threads": _THREADS,
         "platform": platform.platform(), "versions": versions,
     }  # fmt: skip
 

@@ -44,9 +44,9 @@ highest ``VmHWM`` of a steady-state call minus the resident memory just before
 it (what one more fit needs), "x data" over the size of X and y.  jaxglm's
 first call's figure (compile included) is kept in the JSON as ``first_mib``.
 
-BLAS threads are pinned the same for every library (``--threads``, default all
-cores) before NumPy is imported.  Results: one table on stdout and JSON in
-``benchmarks/results/`` (git-ignored).
+Every library runs with a user's default threads; ``--threads N`` pins the BLAS
+thread pools of all of them to N (before NumPy is imported).
+Results: one table on stdout and JSON in ``benchmarks/results/`` (git-ignored).
 
     python benchmarks/bench_multinomial.py            # full run (4-6 minutes here)
     python benchmarks/bench_multinomial.py --quick    # about a minute; run by the tests
@@ -75,7 +75,9 @@ def _parse_args(argv=None):
     parser.add_argument("--fits", type=int, help="batch size (default 1000; 20 quick)")
     parser.add_argument("--subset", type=int, help="batch fits per peer loop (all)")
     parser.add_argument("--repeats", type=int, help="rounds, median (5; 1 quick)")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--threads", type=int, help="pin BLAS threads (default: pin nothing)"
+    )
     parser.add_argument("--out", type=Path, help="JSON path (default: results/)")
     args = parser.parse_args(argv)
     args.problems = [p.strip() for p in args.problems.split(",") if p.strip()]
@@ -87,10 +89,9 @@ def _parse_args(argv=None):
 
 
 ARGS = _parse_args() if __name__ == "__main__" else None
-_THREADS = str(ARGS.threads if ARGS else os.cpu_count() or 1)
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-             "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"):  # fmt: skip
-    os.environ.setdefault(_var, _THREADS)
+from _common import pin_blas_threads  # noqa: E402  (standard library only)
+
+_THREADS = pin_blas_threads(ARGS.threads if ARGS else None)
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -432,7 +433,7 @@ def machine():
             versions[dist] = None
     return {
         "nproc": os.cpu_count(), "cpu": cpu, "memory": memory,
-        "threads": int(_THREADS), "platform": platform.platform(),
+        "threads": _THREADS, "platform": platform.platform(),
         "versions": versions,
     }  # fmt: skip
 

@@ -9,7 +9,8 @@ Problems (``--quick`` shrinks both):
 - ``logistic_cv``: 10-fold cross-validation of a logistic lasso path, n = 20,000,
   p = 100, 10 non-zero slopes, 100 lambdas, one fixed ``foldid``.
 
-Libraries, float64, BLAS threads pinned alike (``--threads``):
+Libraries, float64, BLAS threads as the user's defaults (``--threads N`` pins
+them alike):
 
 - ``jaxglm``: ``jg.fit_path`` / ``jg.cv_path`` (default tol 1e-8); "compile s"
   is the first call minus a steady-state call.
@@ -35,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import shutil
 import subprocess
@@ -45,18 +45,21 @@ import time
 import warnings
 from pathlib import Path
 
+from _common import pin_blas_threads
+
 
 def _parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--problems", default="poisson_path,logistic_cv")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--threads", type=int, help="pin BLAS threads (default: pin nothing)"
+    )
     parser.add_argument("--no-sklearn", action="store_true", help="skip saga (slow)")
     parser.add_argument("--no-glum", action="store_true", help="skip glum (slow)")
     parser.add_argument("--out", type=Path, help="JSON path (default: results/)")
     args = parser.parse_args(argv)
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
+    args.threads_label = pin_blas_threads(args.threads)
     return args
 
 
@@ -407,7 +410,7 @@ def main(args):
         )
     payload = {
         "quick": args.quick,
-        "threads": args.threads,
+        "threads": args.threads_label,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "jax": jax.__version__,

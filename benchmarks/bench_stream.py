@@ -46,15 +46,17 @@ def _parse_args(argv=None):
     parser.add_argument("--chunk-rows", type=int, help="rows per block (default: auto)")
     parser.add_argument("--data-dir", type=Path, help="where to write the data")
     parser.add_argument("--keep", action="store_true", help="keep the data files")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--threads", type=int, help="pin BLAS threads (default: pin nothing)"
+    )
     parser.add_argument("--out", type=Path, help="JSON path (default: results/)")
     return parser.parse_args(argv)
 
 
 ARGS = _parse_args() if __name__ == "__main__" else None
-_THREADS = str(ARGS.threads if ARGS else os.cpu_count() or 1)
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, _THREADS)
+from _common import pin_blas_threads  # noqa: E402  (standard library only)
+
+_THREADS = pin_blas_threads(ARGS.threads if ARGS else None)
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
@@ -115,7 +117,7 @@ def machine():
     cpu, memory = cpu_and_memory()
     return {
         "nproc": os.cpu_count(), "cpu": cpu, "memory": memory,
-        "load_average": os.getloadavg(), "threads": int(_THREADS),
+        "load_average": os.getloadavg(), "threads": _THREADS,
         "platform": platform.platform(),
         "versions": {"python": platform.python_version(), "jax": jax.__version__,
                      "jaxglm": jg.__version__, "numpy": np.__version__},
