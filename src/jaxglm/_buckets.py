@@ -19,7 +19,10 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-__all__ = ["MAX_PADDED_ELEMENTS", "row_bucket", "pad_rows", "paddable", "unpad"]
+__all__ = [
+    "MAX_PADDED_ELEMENTS", "row_bucket", "bucket_at_most", "pad_rows", "paddable",
+    "unpad",
+]  # fmt: skip
 
 # 8M elements: a 64 MiB float64 design.
 MAX_PADDED_ELEMENTS = 1 << 23
@@ -35,6 +38,14 @@ def row_bucket(n: int) -> int:
         return n
     step = 1 << (n.bit_length() - 4)
     return -(-n // step) * step
+
+
+def bucket_at_most(n: int) -> int:
+    """The largest bucket size (a value of :func:`row_bucket`) not above ``n``."""
+    if n <= _EXACT_UP_TO:
+        return n
+    step = 1 << (n.bit_length() - 4)
+    return n // step * step
 
 
 def paddable(*arrays) -> bool:

@@ -233,22 +233,22 @@ def aliased_from_gram(G: jax.Array, max_rank: jax.Array | None = None) -> jax.Ar
     tol = _RANK_TOL_EPS * p * jnp.finfo(G.dtype).eps
 
     def column(j, carry):
-        L, aliased = carry
+        L, aliased, kept = carry
         # Residual column j of the Cholesky factor given columns < j.
         col = G[:, j] - L @ L[j, :]
         pivot = col[j]
         is_aliased = ~(pivot > tol)
         if max_rank is not None:
-            kept = jnp.sum(~aliased & (jnp.arange(p) < j))
             is_aliased = is_aliased | (kept >= max_rank)
         root = jnp.sqrt(jnp.where(is_aliased, 1.0, pivot))
         below = jnp.arange(p) > j
         new = jnp.where(below & ~is_aliased, col / root, 0.0)
         new = new.at[j].set(jnp.where(is_aliased, 0.0, root))
-        return L.at[:, j].set(new), aliased.at[j].set(is_aliased)
+        kept = kept + (~is_aliased).astype(jnp.int32)
+        return L.at[:, j].set(new), aliased.at[j].set(is_aliased), kept
 
-    L0 = jnp.zeros_like(G)
-    _, aliased = jax.lax.fori_loop(0, p, column, (L0, jnp.zeros(p, dtype=bool)))
+    start = (jnp.zeros_like(G), jnp.zeros(p, dtype=bool), jnp.zeros((), jnp.int32))
+    _, aliased, _ = jax.lax.fori_loop(0, p, column, start)
     return aliased
 
 

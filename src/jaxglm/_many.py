@@ -21,7 +21,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from . import links
-from ._buckets import paddable, row_bucket
+from ._buckets import bucket_at_most, paddable, row_bucket
 from ._families import Gaussian
 from ._family import Family
 from ._fit import fit_traced
@@ -58,7 +58,7 @@ __all__ = ["fit_many"]
 # response entries (batch x n), between MIN_BATCH and MAX_BATCH responses. The
 # per-response (batch, n) arrays of one IRLS step then stay in cache: measured
 # on 2 cores (benchmarks/README.md, bench_batch), 10,000 Poisson fits of n = 1000
-# took 1.2-1.4 s in batches of 128-512 and 1.6-2.3 s in batches of 3334-4096;
+# took 1.3-1.6 s in batches of 128-512 and 1.7-2.3 s in batches of 3334-4096;
 # logistic fits of n = 500 were fastest at 512-1024 a batch, of n = 100 at 2048.
 # Smaller batches also bound the working memory.
 BATCH_ELEMENTS = 2**18
@@ -69,11 +69,9 @@ MAX_BATCH = 4096
 def default_batch_size(n: int) -> int:
     """Responses per compiled call for responses of length ``n``: a row bucket
     (``_buckets.row_bucket``), so that even batches below it are buckets too."""
-    size = int(min(MAX_BATCH, max(MIN_BATCH, BATCH_ELEMENTS // max(n, 1))))
-    if size <= 16:
-        return size
-    step = 1 << (size.bit_length() - 4)
-    return size // step * step
+    return bucket_at_most(
+        int(min(MAX_BATCH, max(MIN_BATCH, BATCH_ELEMENTS // max(n, 1))))
+    )
 
 
 def _batch_axis(value, m: int, n: int, name: str):
@@ -258,7 +256,7 @@ def fit_many(
     they equal the results of one call. The working memory of the fits then
     grows with the batch rather than with m. Without ``batch_size`` the batches
     hold about 262,144 response entries (128 to 4096 responses: 256 of n = 1000),
-    as even as possible, which keeps one step's arrays in cache (measured 1.2-1.7x
+    as even as possible, which keeps one step's arrays in cache (measured 1.3-1.4x
     faster than batches of thousands on CPU).
 
     Args:

@@ -20,7 +20,7 @@ from .._family import Family
 from .._pytree import Node
 from .._validate import as_family, cast_family, is_concrete, prepare, valid_input_mask
 from .implicit import fit_penalized_coef
-from .irls import kkt_scale, loglik_score, penalized_start, transposed
+from .irls import kkt_scale, penalized_start, transposed
 from .prox import uses_first_order
 
 __all__ = ["PathResult", "fit_path", "path_traced", "check_path_options"]
@@ -126,15 +126,22 @@ def path_traced(
         & (alpha >= 0)
         & (alpha <= 1)
     )
+    # Formed once for the whole path: X transposed (for the score), the KKT
+    # scale, and each fit's final linear predictor and score, which start the
+    # next lambda without a pass over X.
+    first_order = uses_first_order(design)
+    XT = None if first_order else transposed(design)
+    scale = kkt_scale(design, weights)
     coef0, eta0, mu0 = penalized_start(family, design, y, weights, offset)
     # The null model: every penalised coefficient held at 0.
     null_l1 = jnp.where(unit > 0, _NULL_PENALTY, 0.0).astype(dtype)
     # lambda_max comes from the null fit's score: solved to rounding.
     null = fit_penalized_coef(
         design, y, weights, offset, null_l1, jnp.zeros_like(null_l1), family,
-        valid_input, NULL_TOL_FACTOR * tol, max_iter, coef0, eta0, mu0,
+        valid_input, NULL_TOL_FACTOR * tol, max_iter, coef0, eta0, mu0, None, XT,
+        None, scale,
     )  # fmt: skip
-    null_eta = design @ null.coef + offset
+    null_eta = null.eta
     null_mu = family.link.inverse(null_eta)
     null_deviance = family.deviance(y, null_mu, weights)
     if lambdas is None:
@@ -148,12 +155,6 @@ def path_traced(
         steps = jnp.linspace(0.0, 1.0, n_lambda, dtype=dtype)
         lambdas = lambda_max * lambda_min_ratio**steps
     lambdas = jnp.asarray(lambdas, dtype)
-
-    first_order = uses_first_order(design)
-    XT = None if first_order else transposed(design)
-    # Formed once for the whole path: the KKT scale, and each fit's final
-    # linear predictor and score, which start the next lambda without a pass.
-    scale = kkt_scale(design, weights)
 
     def one_lambda(carry, lam):
         coef, eta, mu, G, score = carry
@@ -178,12 +179,7 @@ def path_traced(
         )
         return carry, out._replace(gram=None, eta=None, score=None)
 
-    null_score = (
-        jnp.zeros_like(null.score)
-        if first_order
-        else loglik_score(family, design, y, weights, null_eta, null_mu, XT)
-    )
-    start = (null.coef, null_eta, null_mu, null.gram, null_score)
+    start = (null.coef, null_eta, null_mu, null.gram, null.score)
 
     _, outs = jax.lax.scan(one_lambda, start, lambdas)
     coef_std = outs.coef[:, 1:] if intercept else outs.coef
