@@ -14,6 +14,7 @@ from jax.scipy.special import gammaln, xlogy
 
 from . import links
 from ._family import Family, as_param
+from ._special import log_choose, log_factorial
 
 __all__ = [
     "Gaussian",
@@ -109,12 +110,11 @@ class Binomial(Family):
         used = _positive_weighted(weights)
         trials = jnp.round(weights)
         successes = jnp.round(weights * y)
-        log_choose = (
-            gammaln(trials + 1.0)
-            - gammaln(successes + 1.0)
-            - gammaln(trials - successes + 1.0)
+        dens = (
+            log_choose(trials, successes)
+            + xlogy(successes, mu)
+            + xlogy(trials - successes, 1.0 - mu)
         )
-        dens = log_choose + xlogy(successes, mu) + xlogy(trials - successes, 1.0 - mu)
         return jnp.sum(jnp.where(used, dens, 0.0))
 
     def starting_mu(self, y, weights):
@@ -146,7 +146,7 @@ class Poisson(Family):
         return 2.0 * (_y_log_y_over(y, mu) - (y - mu))
 
     def loglik(self, y, mu, weights, scale):
-        dens = xlogy(y, mu) - mu - gammaln(y + 1.0)
+        dens = xlogy(y, mu) - mu - log_factorial(y)
         return jnp.sum(jnp.where(_positive_weighted(weights), weights * dens, 0.0))
 
     def starting_mu(self, y, weights):
@@ -281,7 +281,7 @@ class NegativeBinomial(Family):
         dens = (
             gammaln(theta + y)
             - gammaln(theta)
-            - gammaln(y + 1.0)
+            - log_factorial(y)
             + theta * jnp.log(theta)
             + xlogy(y, mu)
             - (y + theta) * jnp.log(mu + theta)
