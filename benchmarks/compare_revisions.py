@@ -10,7 +10,9 @@ gives medians and the ratio new / base.
 
 Problems (bench_batch.py's data): ``poisson_separate`` (10,000 Poisson fits,
 n = 1000, p = 8, ``jax.vmap(jg.fit)``), ``poisson_shared`` (the same sizes,
-``jg.fit_many``), ``logistic_separate`` (10,000 logistic fits, n = 500, p = 4).
+``jg.fit_many``), ``logistic_separate`` (10,000 logistic fits, n = 500, p = 4);
+with ``--problems``, also ``negbin_separate`` (2,000 ``jg.fit_negbin`` fits,
+n = 200, p = 3, ``jax.vmap``).
 
 Both revisions run in the environment as it is, so compare revisions that
 finish there: those up to ad63e8d hang on few cores (their batched LAPACK
@@ -41,6 +43,11 @@ def _parse_args():
     parser.add_argument("--base", default="HEAD", help="git revision, or 'none'")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--fits", type=int, default=10_000)
+    parser.add_argument(
+        "--problems",
+        default="poisson_separate,poisson_shared,logistic_separate",
+        help="comma-separated; also negbin_separate (2,000 glm.nb fits, n = 200)",
+    )
     return parser.parse_args()
 
 
@@ -74,19 +81,27 @@ def _data(fits):
     Xp, Yp = make_poisson(fits, 1000, 8, 0, shared=False)
     Xs, Ys = make_poisson(fits, 1000, 8, 1, shared=True)
     Xl, Yl = make_logistic(fits, 500, 4, 2)
-    Xp, Yp, Xl, Yl = (jax.numpy.asarray(a) for a in (Xp, Yp, Xl, Yl))
-    return Xp, Yp, Xs, Ys, Xl, Yl
+    rng = np.random.default_rng(3)
+    Xn = np.concatenate([np.ones((2000, 200, 1)), rng.normal(size=(2000, 200, 2))], -1)
+    mu = np.exp(1.0 + 0.3 * Xn[..., 1] - 0.2 * Xn[..., 2])
+    Yn = rng.negative_binomial(2.0, 2.0 / (2.0 + mu)).astype(float)
+    arrays = (Xp, Yp, Xl, Yl, Xn, Yn)
+    Xp, Yp, Xl, Yl, Xn, Yn = (jax.numpy.asarray(a) for a in arrays)
+    return Xp, Yp, Xs, Ys, Xl, Yl, Xn, Yn
 
 
 def _problems(jg, data):
-    Xp, Yp, Xs, Ys, Xl, Yl = data
+    Xp, Yp, Xs, Ys, Xl, Yl, Xn, Yn = data
     each_poisson = jax.jit(jax.vmap(lambda X, y: jg.fit(X, y, jg.Poisson())))
     each_logistic = jax.jit(jax.vmap(lambda X, y: jg.fit(X, y, jg.Binomial())))
-    return {
+    each_negbin = jax.jit(jax.vmap(lambda X, y: jg.fit_negbin(X, y)))
+    problems = {
         "poisson_separate": lambda: each_poisson(Xp, Yp),
         "poisson_shared": lambda: jg.fit_many(Xs, Ys, jg.Poisson(), progress=False),
         "logistic_separate": lambda: each_logistic(Xl, Yl),
+        "negbin_separate": lambda: each_negbin(Xn, Yn),
     }
+    return {name: problems[name] for name in ARGS.problems.split(",")}
 
 
 def _time(call) -> float:

@@ -25,6 +25,7 @@ from ._validate import (
     prepare,
     valid_input_mask,
 )
+from ._vmap_chunks import in_chunks
 
 __all__ = ["fit", "fit_traced", "add_intercept"]
 
@@ -67,8 +68,11 @@ def fit_traced(
     )
 
 
+# vmap of a fit runs in cache-sized chunks of the batch (_vmap_chunks.py).
+fit_traced_in_chunks = in_chunks(fit_traced)
+
 # tol and max_iter are traced, so changing them does not recompile.
-_fit_compiled = jax.jit(fit_traced, static_argnames=("has_offset",))
+_fit_compiled = jax.jit(fit_traced_in_chunks, static_argnames=("has_offset",))
 
 
 def fit(

@@ -18,6 +18,7 @@ from .._validate import (
     check_loop_options,
     is_concrete,
 )
+from .._vmap_chunks import in_chunks
 from .family import Multinomial
 from .inference import summarize
 from .irls import fit_coef
@@ -172,7 +173,7 @@ def fit_multinomial_traced(X, y, weights, l2, family: Multinomial, *, tol, max_i
     )  # fmt: skip
 
 
-_fit_compiled = jax.jit(fit_multinomial_traced)
+_fit_compiled = jax.jit(in_chunks(fit_multinomial_traced, static=()))
 
 
 def fit_multinomial(

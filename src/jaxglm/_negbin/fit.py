@@ -33,6 +33,7 @@ from .._result import GLMResult
 from .._rules import final_status, keep_going, relative_change, tolerances
 from .._status import ConvergenceWarning, Status, warn_if_failed
 from .._validate import cast_family, is_concrete, prepare, valid_input_mask
+from .._vmap_chunks import in_chunks
 from .theta import (
     log_theta_bounds,
     moment_theta,
@@ -230,7 +231,7 @@ def fit_negbin_traced(X, y, weights, offset, family, *, tol, max_iter, has_offse
 
 
 # tol and max_iter are traced, so changing them does not recompile.
-_fit_compiled = jax.jit(fit_negbin_traced, static_argnames=("has_offset",))
+_fit_compiled = jax.jit(in_chunks(fit_negbin_traced), static_argnames=("has_offset",))
 
 
 def fit_negbin(

@@ -15,6 +15,7 @@ from .._inference import summarize
 from .._irls import constant_columns
 from .._status import Status, warn_if_failed
 from .._validate import cast_family, is_concrete, prepare, valid_input_mask
+from .._vmap_chunks import in_chunks
 from .implicit import fit_penalized_coef
 from .irls import penalized_start
 
@@ -88,7 +89,7 @@ def fit_penalized_traced(
     )  # fmt: skip
 
 
-_compiled = jax.jit(fit_penalized_traced, static_argnames=("has_offset",))
+_compiled = jax.jit(in_chunks(fit_penalized_traced), static_argnames=("has_offset",))
 
 
 def fit_penalized(X, y, family, *, weights, offset, l1, l2, tol, max_iter):
