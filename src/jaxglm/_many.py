@@ -24,7 +24,7 @@ from . import links
 from ._buckets import bucket_at_most, paddable, row_bucket
 from ._families import Gaussian
 from ._family import Family
-from ._fit import fit_traced_in_chunks
+from ._fit import fit_traced
 from ._inference import summarize
 from ._irls import constant_columns
 from ._linalg import (
@@ -60,8 +60,10 @@ __all__ = ["fit_many"]
 # on 2 cores (benchmarks/README.md, bench_batch), 10,000 Poisson fits of n = 1000
 # took 1.3-1.6 s in batches of 128-512 and 1.7-2.3 s in batches of 3334-4096;
 # logistic fits of n = 500 were fastest at 512-1024 a batch, of n = 100 at 2048.
-# Smaller batches also bound the working memory.  Within a batch the vmap runs
-# in chunks of about _vmap_chunks.CHUNK_ROWS entries (64 responses of n = 1000).
+# Smaller batches also bound the working memory.  A batch is one vmap, not cut
+# into _vmap_chunks' chunks: with a shared design each Gram is one matrix
+# multiply over the batch, and chunks of 64 responses made 10,000 Poisson fits
+# 1.41x slower (1.80 s against 1.28 s, one process, medians of 10).
 BATCH_ELEMENTS = 2**18
 MIN_BATCH = 128
 MAX_BATCH = 4096
@@ -133,7 +135,7 @@ def _fit_many_compiled(
     # matrix multiply (weights of all fits) x (row products of X).
     products = row_products(X) if use_row_products(X) else None
     return jax.vmap(
-        lambda y, w, o: fit_traced_in_chunks(
+        lambda y, w, o: fit_traced(
             X, y, w, o, l2, family, products=products, **options
         ),
         in_axes=(0, w_axis, o_axis),
