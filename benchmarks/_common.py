@@ -1,6 +1,6 @@
 """What the benchmark scripts share: the machine's description and Linux's
 per-process memory readings (``/proc/self/status``).  Standard library only,
-so a script can import it before it pins BLAS threads and imports NumPy."""
+so a script can import it before NumPy."""
 
 from __future__ import annotations
 
@@ -8,21 +8,12 @@ import os
 from pathlib import Path
 
 MIB = 2.0**20
-BLAS_THREAD_VARIABLES = (
-    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS",
-)  # fmt: skip
 
 
-def pin_blas_threads(threads: int | None) -> str:
-    """Pin every library's BLAS thread pool to ``threads`` (before NumPy is
-    imported); None, the default, sets nothing, so the libraries run with a
-    user's defaults.  Returns what the report prints."""
-    if threads is None:
-        return f"default ({os.cpu_count()} cores, nothing pinned)"
-    for variable in BLAS_THREAD_VARIABLES:
-        os.environ[variable] = str(threads)
-    return str(threads)
+def thread_label() -> str:
+    """What the reports print for threads: no script sets a thread or XLA
+    variable, so every library runs with a user's defaults."""
+    return f"default ({os.cpu_count()} cores, nothing pinned)"
 
 
 def cpu_and_memory() -> tuple[str, str]:

@@ -26,8 +26,7 @@ A status check injects failures into the logistic batch (separated data, NaN
 responses) and counts how many ``status`` flags are right.  Full runs also sweep
 the batch size (1 to 10,000) for ``poisson_separate``.
 
-Every library runs with a user's default threads; ``--threads N`` pins the BLAS
-thread pools of all of them to N (before NumPy is imported).
+Every library runs with a user's default threads (nothing is pinned).
 Results: one table on stdout and JSON in ``benchmarks/results/`` (git-ignored).
 
     python benchmarks/bench_batch.py            # full run
@@ -51,18 +50,15 @@ def _parse_args(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--fits", type=int, help="batch size (default 10000; 50 quick)")
     parser.add_argument("--subset", type=int, help="fits timed per peer loop")
-    parser.add_argument(
-        "--threads", type=int, help="pin BLAS threads (default: pin nothing)"
-    )
     parser.add_argument("--no-sweep", action="store_true", help="skip the batch sweep")
     parser.add_argument("--out", type=Path, help="JSON path (default: results/)")
     return parser.parse_args(argv)
 
 
 ARGS = _parse_args() if __name__ == "__main__" else None
-from _common import pin_blas_threads  # noqa: E402  (standard library only)
+from _common import thread_label  # noqa: E402  (standard library only)
 
-_THREADS = pin_blas_threads(ARGS.threads if ARGS else None)
+_THREADS = thread_label()
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

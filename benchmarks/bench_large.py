@@ -47,10 +47,8 @@ call: what one more fit of the same shape needs on top of what the process
 already holds.  "x data" divides by the size of X (with the intercept column)
 and y.  R measures itself the same way from ``/proc/self/status``.
 
-Every library runs with a user's default threads; ``--threads N`` pins the BLAS
-thread pools of all of them to N through the environment before NumPy is
-imported (the subprocesses and ``Rscript`` inherit it).  Results: one table on
-stdout and JSON in ``benchmarks/results/`` (git-ignored).
+Every library runs with a user's default threads (nothing is pinned).
+Results: one table on stdout and JSON in ``benchmarks/results/`` (git-ignored).
 
     python benchmarks/bench_large.py                  # full run (about 10 minutes)
     python benchmarks/bench_large.py --problems P5    # one problem
@@ -106,9 +104,6 @@ def _parse_args(argv=None):
         "--slow", type=float, default=10.0,
         help="a run longer than this many seconds is not repeated",
     )  # fmt: skip
-    parser.add_argument(
-        "--threads", type=int, help="pin BLAS threads (default: pin nothing)"
-    )
     parser.add_argument("--child-timeout", type=float, default=1800.0)
     parser.add_argument("--out", type=Path, help="JSON path (default: results/)")
     # internal: time one library on one problem in this (fresh) process
@@ -150,9 +145,9 @@ WARMUP_ROWS = 2_000
 BLOCK_ROWS = 65_536
 
 ARGS = _parse_args() if __name__ == "__main__" else None
-from _common import pin_blas_threads  # noqa: E402  (standard library only)
+from _common import thread_label  # noqa: E402  (standard library only)
 
-_THREADS = pin_blas_threads(ARGS.threads if ARGS else None)
+_THREADS = thread_label()
 
 import numpy as np  # noqa: E402
 from _common import MIB, cpu_and_memory, reset_peak, status_mib  # noqa: E402
@@ -563,8 +558,6 @@ def run_child(library, problem, args, timeout):
                    "--problem", problem.name, "--child-out", str(out),
                    "--repeats", str(args.repeats), "--slow", str(args.slow),
                    "--child-timeout", str(timeout)]  # fmt: skip
-        if args.threads is not None:
-            command += ["--threads", str(args.threads)]
         if args.quick:
             command.append("--quick")
         if args.n:

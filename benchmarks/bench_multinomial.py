@@ -44,8 +44,7 @@ highest ``VmHWM`` of a steady-state call minus the resident memory just before
 it (what one more fit needs), "x data" over the size of X and y.  jaxglm's
 first call's figure (compile included) is kept in the JSON as ``first_mib``.
 
-Every library runs with a user's default threads; ``--threads N`` pins the BLAS
-thread pools of all of them to N (before NumPy is imported).
+Every library runs with a user's default threads (nothing is pinned).
 Results: one table on stdout and JSON in ``benchmarks/results/`` (git-ignored).
 
     python benchmarks/bench_multinomial.py            # full run (4-6 minutes here)
@@ -75,9 +74,6 @@ def _parse_args(argv=None):
     parser.add_argument("--fits", type=int, help="batch size (default 1000; 20 quick)")
     parser.add_argument("--subset", type=int, help="batch fits per peer loop (all)")
     parser.add_argument("--repeats", type=int, help="rounds, median (5; 1 quick)")
-    parser.add_argument(
-        "--threads", type=int, help="pin BLAS threads (default: pin nothing)"
-    )
     parser.add_argument("--out", type=Path, help="JSON path (default: results/)")
     args = parser.parse_args(argv)
     args.problems = [p.strip() for p in args.problems.split(",") if p.strip()]
@@ -89,9 +85,9 @@ def _parse_args(argv=None):
 
 
 ARGS = _parse_args() if __name__ == "__main__" else None
-from _common import pin_blas_threads  # noqa: E402  (standard library only)
+from _common import thread_label  # noqa: E402  (standard library only)
 
-_THREADS = pin_blas_threads(ARGS.threads if ARGS else None)
+_THREADS = thread_label()
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

@@ -9,8 +9,7 @@ Problems (``--quick`` shrinks both):
 - ``logistic_cv``: 10-fold cross-validation of a logistic lasso path, n = 20,000,
   p = 100, 10 non-zero slopes, 100 lambdas, one fixed ``foldid``.
 
-Libraries, float64, BLAS threads as the user's defaults (``--threads N`` pins
-them alike):
+Libraries, float64, BLAS threads as the user's defaults (nothing pinned):
 
 - ``jaxglm``: ``jg.fit_path`` / ``jg.cv_path`` (default tol 1e-8); "compile s"
   is the first call minus a steady-state call.
@@ -45,21 +44,18 @@ import time
 import warnings
 from pathlib import Path
 
-from _common import pin_blas_threads
+from _common import thread_label
 
 
 def _parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--problems", default="poisson_path,logistic_cv")
-    parser.add_argument(
-        "--threads", type=int, help="pin BLAS threads (default: pin nothing)"
-    )
     parser.add_argument("--no-sklearn", action="store_true", help="skip saga (slow)")
     parser.add_argument("--no-glum", action="store_true", help="skip glum (slow)")
     parser.add_argument("--out", type=Path, help="JSON path (default: results/)")
     args = parser.parse_args(argv)
-    args.threads_label = pin_blas_threads(args.threads)
+    args.threads_label = thread_label()
     return args
 
 

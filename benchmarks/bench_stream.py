@@ -46,17 +46,14 @@ def _parse_args(argv=None):
     parser.add_argument("--chunk-rows", type=int, help="rows per block (default: auto)")
     parser.add_argument("--data-dir", type=Path, help="where to write the data")
     parser.add_argument("--keep", action="store_true", help="keep the data files")
-    parser.add_argument(
-        "--threads", type=int, help="pin BLAS threads (default: pin nothing)"
-    )
     parser.add_argument("--out", type=Path, help="JSON path (default: results/)")
     return parser.parse_args(argv)
 
 
 ARGS = _parse_args() if __name__ == "__main__" else None
-from _common import pin_blas_threads  # noqa: E402  (standard library only)
+from _common import thread_label  # noqa: E402  (standard library only)
 
-_THREADS = pin_blas_threads(ARGS.threads if ARGS else None)
+_THREADS = thread_label()
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402

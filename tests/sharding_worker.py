@@ -1,7 +1,7 @@
 """Run by ``test_sharding.py`` in a subprocess with 4 virtual CPU devices.
 
 Prints one JSON line of measurements; the test makes the assertions.  Needs
-``XLA_FLAGS=--xla_force_host_platform_device_count=4`` set before JAX starts.
+``jax_num_cpu_devices`` = ``JAXGLM_TEST_CPU_DEVICES`` (4), set before JAX starts.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_num_cpu_devices", int(os.environ["JAXGLM_TEST_CPU_DEVICES"]))
 jax.config.update("jax_numpy_rank_promotion", "raise")
 if os.environ.get("JAXGLM_TEST_CACHE_DIR"):
     jax.config.update("jax_compilation_cache_dir", os.environ["JAXGLM_TEST_CACHE_DIR"])

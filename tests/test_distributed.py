@@ -44,7 +44,6 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_two_processes_equal_one():
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONWARNINGS": "ignore"}
-    env.pop("XLA_FLAGS", None)  # one CPU device per process
     cache = jax.config.jax_compilation_cache_dir
     if cache:
         env["JAXGLM_TEST_CACHE_DIR"] = str(cache)

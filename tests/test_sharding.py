@@ -1,8 +1,8 @@
 """Fits sharded over several devices equal the same fits on one device.
 
 ``sharding_worker.py`` runs in a subprocess with 4 virtual CPU devices
-(``--xla_force_host_platform_device_count=4``; XLA reads the flag once, at
-start-up, so the test process itself cannot have them).  It fits
+(JAX's ``jax_num_cpu_devices`` option, set by the worker before JAX starts its
+backend, so the test process itself cannot have them; no XLA flag is set).  It fits
 
 1. a batch of 64 Poisson fits (``jax.vmap(jg.fit)`` and ``jg.fit_many``) with the
    batch axis sharded over a 4-device mesh, and
@@ -41,7 +41,7 @@ TIMEOUT = 900
 def run_worker(script: Path, devices: int) -> dict:
     env = {
         **os.environ,
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+        "JAXGLM_TEST_CPU_DEVICES": str(devices),
         "JAX_PLATFORMS": "cpu",
         "PYTHONWARNINGS": "ignore",
     }
