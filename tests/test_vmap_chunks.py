@@ -64,8 +64,8 @@ def test_chunked_batch_equals_solo_fits(fits):
             assert getattr(res, field)[i] == getattr(solo, field), field
 
 
-def test_shared_arguments_stay_shared():
-    # X shared by every fit (unbatched), responses batched: one chunked loop.
+def test_unbatched_arguments():
+    # X and l2 common to every fit (unbatched), responses batched and chunked.
     X, y = _batch(140)
     X0 = X[0]
     res = jax.vmap(lambda y: jg.fit(X0, y, jg.Poisson(), l2=0.5))(y)

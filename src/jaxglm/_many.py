@@ -62,8 +62,9 @@ __all__ = ["fit_many"]
 # logistic fits of n = 500 were fastest at 512-1024 a batch, of n = 100 at 2048.
 # Smaller batches also bound the working memory.  A batch is one vmap, not cut
 # into _vmap_chunks' chunks: with a shared design each Gram is one matrix
-# multiply over the batch, and chunks of 64 responses made 10,000 Poisson fits
-# 1.41x slower (1.80 s against 1.28 s, one process, medians of 10).
+# multiply over the batch, and chunks of 64 responses made the compiled batches
+# of 10,000 Poisson fits slower (1.04-1.06 s against 0.86-0.87 s: two runs in
+# one process, alternating, medians of 5).
 BATCH_ELEMENTS = 2**18
 MIN_BATCH = 128
 MAX_BATCH = 4096

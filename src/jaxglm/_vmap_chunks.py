@@ -6,10 +6,12 @@ of n = 500 each pass reads 40 MB, so the fit streams through memory some sixty
 times per iteration.  Cut into chunks of about ``CHUNK_ROWS`` rows (fits x n),
 a chunk's arrays stay in cache across those passes, and each chunk's loop
 stops when its own fits have converged rather than the slowest of the whole
-batch.  Measured in one process on 2 cores: 10,000 logistic fits (n = 500,
-p = 4) 0.63 s in chunks of 200 against 1.10 s as one vmap, 10,000 Poisson fits
-(n = 1000, p = 8) 1.5-2.0 s in chunks of 50-100 against 5.3 s; chunks much
-larger or smaller than ``CHUNK_ROWS`` lost part of that.
+batch.  Measured in one process on 2 cores (standard errors only, so XLA
+dropped the rest of the summary): 10,000 logistic fits (n = 500, p = 4) 0.63 s
+in chunks of 200 against 1.10 s as one vmap, 10,000 Poisson fits (n = 1000,
+p = 8) 1.5-2.0 s in chunks of 50-100 against 5.3 s; chunks of 25 or of
+400-1000 fits lost part of that.  With the full result, 0.72 s against 1.41 s
+and 1.86 s against 4.21 s (benchmarks/compare_revisions.py).
 
 ``chunked_vmap(fn)`` gives ``fn`` a batching rule (``custom_vmap``) that maps
 ``jax.vmap(fn)`` over the chunks with ``lax.map``; arguments not batched stay
