@@ -50,6 +50,18 @@ insurance_data <- function() {
   list(X = X, y = d$Claims, offset = log(d$Holders))
 }
 
+# MASS's housing table as a log-linear model with every interaction up to
+# third order: 59 columns, enough for fit_path's active-set stages (p >= 48).
+housing_data <- function() {
+  d <- read_data("housing")
+  d$Sat <- factor(d$Sat, levels = c("Low", "Medium", "High"))
+  d$Infl <- factor(d$Infl, levels = c("Low", "Medium", "High"))
+  d$Type <- factor(d$Type, levels = c("Tower", "Apartment", "Atrium", "Terrace"))
+  d$Cont <- factor(d$Cont, levels = c("Low", "High"))
+  X <- model.matrix(~ (Sat + Infl + Type + Cont)^3, d)[, -1]
+  list(X = X, y = d$Freq, offset = NULL)
+}
+
 # Deterministic weights 1, 1.5, 2, 1, ... (the tests rebuild nothing: all stored).
 case_weights <- function(n) 1 + ((seq_len(n) - 1) %% 3) / 2
 
@@ -100,7 +112,9 @@ paths <- list(
   path_case("poisson_insurance_a1_offset", insurance_data(), "poisson", 1, TRUE, FALSE),
   path_case("poisson_insurance_a05_offset_w_nostd", insurance_data(), "poisson", 0.5,
             FALSE, TRUE),
-  path_case("poisson_insurance_a0_offset", insurance_data(), "poisson", 0, TRUE, FALSE)
+  path_case("poisson_insurance_a0_offset", insurance_data(), "poisson", 0, TRUE, FALSE),
+  path_case("poisson_housing_a1", housing_data(), "poisson", 1, TRUE, FALSE),
+  path_case("poisson_housing_a05_w_nostd", housing_data(), "poisson", 0.5, FALSE, TRUE)
 )
 names(paths) <- vapply(paths, function(x) x$name, "")
 

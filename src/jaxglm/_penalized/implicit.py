@@ -20,10 +20,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._linalg import solve_general
+from .design import DenseDesign, transposed
 from .irls import PenalizedOutput, penalized_irls
 from .prox import proximal_gradient, uses_first_order
 
-__all__ = ["fit_penalized_coef", "penalized_score"]
+__all__ = [
+    "fit_penalized_coef",
+    "implicit_solution",
+    "penalized_score",
+    "solve_penalized",
+]
 
 
 def penalized_score(coef, X, y, weights, offset, l1, l2, family, inactive):
@@ -38,16 +44,13 @@ def penalized_score(coef, X, y, weights, offset, l1, l2, family, inactive):
     return jnp.where(inactive, coef, full)
 
 
-@jax.custom_jvp
-def fit_penalized_coef(
+def solve_penalized(
     X, y, weights, offset, l1, l2, family, valid_input, tol, max_iter,
     coef_start, eta_start, mu_start, gram_start=None, XT=None, score_start=None,
-    scale=None,
+    scale=None, gram_valid=None,
 ) -> PenalizedOutput:  # fmt: skip
-    """:func:`penalized_irls` (or, for more than ``prox.WIDE_P`` columns,
-    :func:`proximal_gradient`: chosen by shape) with the active-set implicit
-    derivative (``gram``, ``eta`` and ``score`` are a warm start for the next
-    fit of a path and carry no derivative)."""
+    """:func:`penalized_irls` or, for more than ``prox.WIDE_P`` columns,
+    :func:`proximal_gradient` (chosen by shape); not differentiated."""
     if uses_first_order(X):
         return proximal_gradient(
             family, X, y, weights, offset, l1, l2, valid_input, tol, max_iter,
@@ -55,32 +58,59 @@ def fit_penalized_coef(
         )  # fmt: skip
     if gram_start is not None and gram_start.shape != (X.shape[1],) * 2:
         gram_start = None
+    design = DenseDesign(X, transposed(X) if XT is None else XT)
     return penalized_irls(
-        family, X, y, weights, offset, l1, l2, valid_input, tol, max_iter,
+        family, design, y, weights, offset, l1, l2, valid_input, tol, max_iter,
+        coef_start, eta_start, mu_start, gram_start, score_start, scale, gram_valid,
+    )  # fmt: skip
+
+
+@jax.custom_jvp
+def fit_penalized_coef(
+    X, y, weights, offset, l1, l2, family, valid_input, tol, max_iter,
+    coef_start, eta_start, mu_start, gram_start=None, XT=None, score_start=None,
+    scale=None,
+) -> PenalizedOutput:  # fmt: skip
+    """:func:`solve_penalized` with the active-set implicit derivative
+    (``gram``, ``eta`` and ``score`` are a warm start for the next fit of a
+    path and carry no derivative)."""
+    return solve_penalized(
+        X, y, weights, offset, l1, l2, family, valid_input, tol, max_iter,
         coef_start, eta_start, mu_start, gram_start, XT, score_start, scale,
     )  # fmt: skip
 
 
-@fit_penalized_coef.defjvp
-def _fit_penalized_coef_jvp(primals, tangents):
-    X, y, weights, offset, l1, l2, family, *_ = primals
-    dX, dy, dweights, doffset, dl1, dl2, dfamily, *_ = tangents
-    out = fit_penalized_coef(*primals)
-    coef = out.coef
+def implicit_tangent(coef, data, tangents):
+    """The tangent of a solution ``coef`` for tangents of its ``data`` (X, y,
+    weights, offset, l1, l2, family): ``-J_AA^-1 ds_A`` on the active set."""
     inactive = coef == 0
 
     def score_of_data(X, y, weights, offset, l1, l2, family):
         return penalized_score(coef, X, y, weights, offset, l1, l2, family, inactive)
 
-    _, dscore = jax.jvp(
-        score_of_data,
-        (X, y, weights, offset, l1, l2, family),
-        (dX, dy, dweights, doffset, dl1, dl2, dfamily),
-    )
-    J = jax.jacfwd(penalized_score)(
-        coef, X, y, weights, offset, l1, l2, family, inactive
-    )
-    dcoef = jnp.where(inactive, 0.0, -solve_general(J, dscore))
+    _, dscore = jax.jvp(score_of_data, data, tangents)
+    J = jax.jacfwd(penalized_score)(coef, *data, inactive)
+    return jnp.where(inactive, 0.0, -solve_general(J, dscore))
+
+
+@jax.custom_jvp
+def implicit_solution(coef, X, y, weights, offset, l1, l2, family):
+    """``coef``, a solution found by any route (a path's active-set stages),
+    carrying the active-set implicit derivative; the route itself is not
+    differentiated."""
+    return coef
+
+
+@implicit_solution.defjvp
+def _implicit_solution_jvp(primals, tangents):
+    coef, *data = primals
+    return coef, implicit_tangent(coef, tuple(data), tuple(tangents[1:]))
+
+
+@fit_penalized_coef.defjvp
+def _fit_penalized_coef_jvp(primals, tangents):
+    out = fit_penalized_coef(*primals)
+    dcoef = implicit_tangent(out.coef, tuple(primals[:7]), tuple(tangents[:7]))
     int_zero = np.zeros((), dtype=jax.dtypes.float0)
     return out, PenalizedOutput(
         coef=dcoef, n_iter=int_zero, status=int_zero, gram=jnp.zeros_like(out.gram),

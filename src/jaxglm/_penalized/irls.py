@@ -27,7 +27,6 @@ import jax.numpy as jnp
 
 from .._family import Family
 from .._irls import working_weights
-from .._linalg import fast_gram_available, normal_equations
 from .._rules import (
     at_most_once,
     final_status,
@@ -39,8 +38,16 @@ from .._rules import (
 )
 from .._status import Status
 from .cd import cd_solve
+from .design import DenseDesign, RowDesign, kkt_scale, transposed
 
-__all__ = ["PenalizedOutput", "penalized_irls", "kkt_violation", "penalized_start"]
+__all__ = [
+    "PenalizedOutput",
+    "penalized_irls",
+    "kkt_violation",
+    "kkt_tolerance",
+    "penalized_start",
+    "row_score",
+]
 
 # The KKT tolerance is this fraction of sqrt(tol): 1e-8 at jg.fit's tol 1e-8,
 # which with R's deviance rule gives about 1e-7 relative agreement with glmnet at
@@ -95,7 +102,8 @@ class _State(NamedTuple):
 
 def penalized_start(family: Family, X, y, weights, offset):
     """R's mustart (repaired where invalid) and the intercept-only coefficients
-    (zero where X has no constant column): the start of a fit from nothing."""
+    (zero where X has no constant column): the start of a fit from nothing.
+    ``X``: an (n, p) array or a path's ``RowDesign``."""
     link = family.link
     used = weights > 0
     total = jnp.sum(jnp.where(used, weights, 0.0))
@@ -103,27 +111,26 @@ def penalized_start(family: Family, X, y, weights, offset):
     mu0 = family.starting_mu(y, weights)
     ok = family.valid_mu(mu0) & link.valid_eta(link.link(mu0))
     mu0 = jnp.where(ok, mu0, family.starting_mu(ybar, total))
-    const = jnp.all(X == X[:1], axis=0) & (X[0] != 0)
+    if isinstance(X, RowDesign):  # a path's design: column 0 is the constant 1
+        p = X.n_columns
+        const = (jnp.arange(p) == 0) & X.intercept
+        value = jnp.ones((), y.dtype)
+    else:
+        p = X.shape[1]
+        const = jnp.all(X == X[:1], axis=0) & (X[0] != 0)
+        value = X[0][jnp.argmax(const)]
     first = jnp.argmax(const)
     mean_offset = jnp.sum(jnp.where(used, weights * offset, 0.0)) / total
-    intercept = (link.link(ybar) - mean_offset) / X[0][first]
-    coef = jnp.where((jnp.arange(X.shape[1]) == first) & jnp.any(const), intercept, 0.0)
+    intercept = (link.link(ybar) - mean_offset) / value
+    coef = jnp.where((jnp.arange(p) == first) & jnp.any(const), intercept, 0.0)
     return coef, link.link(mu0), mu0
 
 
-def _row_score(family: Family, eta, mu, y, weights):
+def row_score(family: Family, eta, mu, y, weights):
     used = weights > 0
     variance = jnp.where(used, family.variance(mu), 1.0)
     mu_eta = family.link.inverse_deriv(eta)
     return jnp.where(used, weights * (y - mu) * mu_eta / variance, 0.0)
-
-
-def kkt_scale(X, weights):
-    """(p,) ``sqrt(sum(w) * sum(w x_j^2))``: a KKT violation divided by it is
-    on the scale of glmnet's lambda for a standardised column."""
-    used = jnp.where(weights > 0, weights, 0.0)
-    norms = jnp.sqrt(jnp.sum(used) * (used @ (X * X)))
-    return jnp.where(norms > 0, norms, 1.0)
 
 
 def loglik_score(family: Family, X, y, weights, eta, mu, XT=None):
@@ -131,14 +138,15 @@ def loglik_score(family: Family, X, y, weights, eta, mu, XT=None):
     transpose of X (``transposed``), else ``r @ X``.  On a CPU the transposed
     mat-vec ``X.T @ r`` is 16x slower than ``XT @ r`` and ``r @ X`` 4x slower
     (n = 1e5, p = 200: 98, 6 and 25 ms)."""
-    r = _row_score(family, eta, mu, y, weights)
+    r = row_score(family, eta, mu, y, weights)
     return r @ X if XT is None else XT @ r
 
 
-def transposed(X):
-    """X' stored as its own array (a barrier keeps XLA from folding the
-    transpose back into the products, which would undo the layout)."""
-    return jax.lax.optimization_barrier(jnp.transpose(X))
+def kkt_tolerance(tol, dtype):
+    """The scaled KKT violation a solution may keep (``KKT_FRACTION``)."""
+    eps = jnp.finfo(dtype).eps
+    converge = tolerances(tol, dtype).converge
+    return jnp.maximum(KKT_FRACTION * jnp.sqrt(converge), KKT_FLOOR_EPS * eps)
 
 
 def kkt_violation(family: Family, X, y, weights, eta, mu, coef, l1, l2, scale=None,
@@ -165,44 +173,42 @@ def penalized_objective(family: Family, y, mu, weights, coef, l1, l2):
 
 
 def penalized_irls(
-    family: Family, X, y, weights, offset, l1, l2, valid_input, tol, max_iter,
-    coef_start, eta_start, mu_start, gram_start=None, XT=None, score_start=None,
-    scale=None,
+    family: Family, design, y, weights, offset, l1, l2, valid_input, tol, max_iter,
+    coef_start, eta_start, mu_start, gram_start=None, score_start=None, scale=None,
+    gram_valid=None,
 ) -> PenalizedOutput:  # fmt: skip
     """Fit one elastic-net GLM.
 
     Args:
-        X: (n, p) design; y, weights, offset: (n,).
+        design: a ``design.DenseDesign`` or ``design.RowDesign`` (p columns),
+            or an (n, p) array; y, weights, offset: (n,).
         l1, l2: (p,) penalties on the deviance/2 scale (0 for the intercept).
         valid_input: scalar bool; an invalid fit returns NaN at once.
         tol: R's relative deviance tolerance; max_iter: outer iterations.
         coef_start, eta_start, mu_start: the starting point (``penalized_start``
             or a warm start: the previous solution of a path).
-        gram_start: X'WX from a nearby fit (the previous lambda), or None.
-        XT: ``transposed(X)`` when the caller keeps one (a path: formed once
-            for all its lambdas), else formed here.
+        gram_start: X'WX from a nearby fit (the previous lambda), or None;
+            ``gram_valid`` (scalar bool): whether it may be used.
         score_start: ``X'r`` at ``eta_start`` (the previous fit's ``score``),
             or None to compute it.
-        scale: ``kkt_scale(X, weights)`` when the caller keeps it (a path),
-            or None.  Both save a pass over X per lambda of a path.
+        scale: ``design.kkt_scale(weights)`` when the caller keeps it (a
+            path), or None.  Both save a pass over X per lambda of a path.
     """
-    dtype = X.dtype
-    p = X.shape[1]
+    if not hasattr(design, "predictor"):
+        design = DenseDesign(design, transposed(design))
+    dtype = design.dtype
+    p = design.n_columns
     tols = tolerances(tol, dtype)
     eps = jnp.finfo(dtype).eps
-    kkt_tol = jnp.maximum(KKT_FRACTION * jnp.sqrt(tols.converge), KKT_FLOOR_EPS * eps)
+    kkt_tol = kkt_tolerance(tol, dtype)
     cd_floor = 10.0 * eps
-    scale = kkt_scale(X, weights) if scale is None else scale
-    XT = transposed(X) if XT is None else XT
+    scale = design.kkt_scale(weights) if scale is None else scale
 
-    def newton_matrix(w):
-        # Only the step's matrix: float32 where that is faster (tall float64
-        # X), as the exact score keeps the optimum the float64 one.
-        fast = fast_gram_available(X)
-        return normal_equations(X, w, jnp.zeros_like(w), fast_gram=fast)[0]
+    def score_at(eta, mu):
+        return design.score(row_score(family, eta, mu, y, weights))
 
     def evaluate(coef):
-        eta = X @ coef + offset
+        eta = design.predictor(coef) + offset
         mu = family.link.inverse(eta)
         return eta, mu, penalized_objective(family, y, mu, weights, coef, l1, l2)
 
@@ -211,7 +217,9 @@ def penalized_irls(
 
         def scoring_step(mu):
             w, _ = working_weights(family, state.eta, mu, weights)
-            G = at_most_once(fresh, newton_matrix, state.gram, w)
+            # Only the step's matrix: float32 where that is faster (tall
+            # float64 X), as the exact score keeps the optimum float64's.
+            G = at_most_once(fresh, design.gram, state.gram, w)
             # The IRLS quadratic around coef: X'Wz = G coef + X'r.
             c = G @ state.coef + state.score
             threshold = state.cd_fraction * (jnp.abs(state.objective) + 0.1)
@@ -235,8 +243,10 @@ def penalized_irls(
         )
         change = relative_change(objective, state.objective)
         verdict = judge_step(valid, ok, change, state.n_iter, state.halvings, tols)
-        score = loglik_score(family, X, y, weights, eta, mu, XT)
-        kkt = kkt_violation(family, X, y, weights, eta, mu, trial, l1, l2, scale, score)
+        score = score_at(eta, mu)
+        kkt = kkt_violation(
+            family, None, y, weights, eta, mu, trial, l1, l2, scale, score
+        )
         kkt_ok = kkt <= kkt_tol
         # A step from a stale X'WX that failed is retried with a fresh one
         # before any halving.
@@ -273,7 +283,7 @@ def penalized_irls(
             n_iter=state.n_iter + accept.astype(jnp.int32),
             # R's deviance rule and the KKT conditions (the rule alone can
             # stop short of the optimum when coordinate descent did).
-            converged=verdict.converged & kkt_ok,
+            converged=accept & kkt_ok,
             failure=step_failure(~ok & ~retry, verdict.give_up & ~retry),
         )
 
@@ -291,13 +301,13 @@ def penalized_irls(
         cd_fraction=jnp.maximum(CD_FRACTION * tols.converge, cd_floor).astype(dtype),
         gram=jnp.zeros((p, p), dtype) if gram_start is None else gram_start,
         gram_age=jnp.zeros((), jnp.int32),
-        refresh=jnp.asarray(gram_start is None),
-        kkt=jnp.full((), jnp.inf, dtype),
-        score=(
-            loglik_score(family, X, y, weights, eta_start, mu_start, XT)
-            if score_start is None
-            else score_start
+        refresh=(
+            jnp.asarray(gram_start is None)
+            if gram_valid is None
+            else ~jnp.asarray(gram_valid, bool) | (gram_start is None)
         ),
+        kkt=jnp.full((), jnp.inf, dtype),
+        score=score_at(eta_start, mu_start) if score_start is None else score_start,
         n_iter=jnp.zeros((), jnp.int32),
         converged=jnp.zeros((), bool),
         failure=jnp.where(valid_input, Status.SUCCESS, Status.INVALID_INPUT).astype(

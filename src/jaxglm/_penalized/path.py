@@ -6,7 +6,9 @@ it is ``jg.fit``'s with ``l1 = W lambda alpha`` and ``l2 = W lambda (1 - alpha)`
 As glmnet, the columns are centred and (``standardize``) scaled by their weighted
 population standard deviation, the penalty acts on the standardised
 coefficients, and coefficients are returned on the original scale.  Each
-lambda is warm-started from the previous solution (``penalized_irls``).
+lambda is warm-started from the previous solution, on the active columns while
+few are active (``stages.py``); the standardised design is never formed for
+the solver (``design.RowDesign`` centres and scales inside each product).
 """
 
 from __future__ import annotations
@@ -19,11 +21,19 @@ from .._families import Binomial, Gaussian
 from .._family import Family
 from .._pytree import Node
 from .._validate import as_family, cast_family, is_concrete, prepare, valid_input_mask
-from .implicit import fit_penalized_coef
-from .irls import kkt_scale, penalized_start, transposed
+from .design import RowDesign, kkt_scale, transposed
+from .implicit import implicit_solution
+from .irls import penalized_start
 from .prox import uses_first_order
+from .stages import PathFits, PathProblem, fit_lambdas, fit_null, stage_capacities
 
-__all__ = ["PathResult", "fit_path", "path_traced", "check_path_options"]
+__all__ = [
+    "PathResult",
+    "fit_path",
+    "path_traced",
+    "check_path_options",
+    "stored_transpose",
+]
 
 # glmnet: lambda_max divides by max(alpha, 1e-3), so a ridge path starts finite.
 MIN_ALPHA_FOR_LAMBDA_MAX = 1e-3
@@ -85,33 +95,41 @@ def check_path_options(alpha, n_lambda, lambda_min_ratio, lambdas, penalty_facto
             )
 
 
-def _standardized(X, weights, standardize: bool, intercept: bool):
+def _centring(X, weights, standardize: bool, intercept: bool):
     """glmnet's centring and scaling: weighted means and population SDs."""
     total = jnp.sum(weights)
     mean = weights @ X / total if intercept else jnp.zeros(X.shape[1], X.dtype)
-    centred = X - mean[None, :]
     if standardize:
-        sd = jnp.sqrt(weights @ (centred * centred) / total)
+        sd = jnp.sqrt(weights @ ((X - mean[None, :]) ** 2) / total)
         sd = jnp.where(sd > 0, sd, 1.0)
     else:
         sd = jnp.ones(X.shape[1], X.dtype)
-    design = centred / sd[None, :]
+    return mean, sd
+
+
+def _materialised(X, mean, sd, intercept: bool):
+    """The standardised design as an array (with its constant column)."""
+    design = (X - mean[None, :]) / sd[None, :]
     if intercept:
         design = jnp.concatenate([jnp.ones((X.shape[0], 1), X.dtype), design], 1)
-    return design, mean, sd
+    return design
 
 
 def path_traced(
     X, y, weights, offset, alpha, penalty_factor, lambdas, lambda_min_ratio, family,
-    tol, max_iter, *, n_lambda: int, standardize: bool, intercept: bool,
+    tol, max_iter, *, n_lambda: int, standardize: bool, intercept: bool, XT=None,
 ):  # fmt: skip
     """The whole path on prepared arrays; traceable and vmappable (over
-    ``weights`` for cross-validation folds).  ``lambdas`` None: glmnet's
-    default sequence of ``n_lambda`` values."""
+    ``weights`` for cross-validation folds, which then share one ``XT``).
+    ``XT``: ``stored_transpose(X, intercept)``, or None to form it here.
+    ``lambdas`` None: glmnet's default sequence of ``n_lambda`` values."""
     dtype = X.dtype
     weights = jnp.where(weights > 0, weights, 0.0)
     total = jnp.sum(weights)
-    design, mean, sd = _standardized(X, weights, standardize, intercept)
+    mean, sd = _centring(X, weights, standardize, intercept)
+    # The standardised design as an array: only the first-order route and
+    # the derivative (``implicit_solution``) use it; unused, XLA drops it.
+    design = _materialised(X, mean, sd, intercept)
     free = jnp.zeros(1 if intercept else 0, dtype)
     unit = jnp.concatenate([free, penalty_factor])
     ridge_unit = unit
@@ -126,29 +144,45 @@ def path_traced(
         & (alpha >= 0)
         & (alpha <= 1)
     )
-    # Formed once for the whole path: X transposed (for the score), the KKT
-    # scale, and each fit's final linear predictor and score, which start the
-    # next lambda without a pass over X.
+    # Formed once for the whole path: X transposed (for every product and
+    # the stages' gathered columns) and the KKT scale.
     first_order = uses_first_order(design)
-    XT = None if first_order else transposed(design)
-    scale = kkt_scale(design, weights)
-    coef0, eta0, mu0 = penalized_start(family, design, y, weights, offset)
-    # The null model: every penalised coefficient held at 0.
-    null_l1 = jnp.where(unit > 0, _NULL_PENALTY, 0.0).astype(dtype)
-    # lambda_max comes from the null fit's score: solved to rounding.
-    null = fit_penalized_coef(
-        design, y, weights, offset, null_l1, jnp.zeros_like(null_l1), family,
-        valid_input, NULL_TOL_FACTOR * tol, max_iter, coef0, eta0, mu0, None, XT,
-        None, scale,
+    capacities = stage_capacities(design.shape[1], first_order)
+    # The solver is not differentiated: ``implicit_solution`` below gives
+    # each solution its derivative.
+    fixed = jax.lax.stop_gradient
+    if first_order:
+        rows, dense = None, fixed(design)
+        scale = kkt_scale(dense, fixed(weights))
+    else:
+        XT = transposed(X) if XT is None else XT
+        rows = RowDesign(fixed(XT), fixed(mean), fixed(sd), intercept=intercept)
+        dense = None
+        scale = rows.kkt_scale(fixed(weights))
+    problem = PathProblem(
+        family=fixed(family), design=rows, X=dense, y=fixed(y),
+        weights=fixed(weights), offset=fixed(offset), scale=scale,
+        l1_unit=fixed(total * alpha * unit),
+        l2_unit=fixed(total * (1.0 - alpha) * ridge_unit),
+        lambdas=jnp.zeros(1, dtype),  # known after the null fit, below
+        valid_input=valid_input, tol=fixed(tol),
+        max_iter=max_iter,
     )  # fmt: skip
-    null_eta = null.eta
-    null_mu = family.link.inverse(null_eta)
-    null_deviance = family.deviance(y, null_mu, weights)
+    coef0, eta0, mu0 = penalized_start(
+        problem.family, dense if first_order else rows, problem.y, problem.weights,
+        problem.offset,
+    )  # fmt: skip
+    # The null model: every penalised coefficient held at 0, solved to
+    # rounding (lambda_max comes from its score).
+    null_l1 = jnp.where(unit > 0, _NULL_PENALTY, 0.0).astype(dtype)
+    null_coef, null_eta, null_mu, null_score = fit_null(
+        problem, coef0, eta0, mu0, null_l1, NULL_TOL_FACTOR * problem.tol, capacities
+    )
+    null_deviance = family.deviance(y, family.link.inverse(null_eta), weights)
     if lambdas is None:
-        variance = jnp.where(weights > 0, family.variance(null_mu), 1.0)
-        row = weights * (y - null_mu) * family.link.inverse_deriv(null_eta) / variance
-        gradient = jnp.abs(design.T @ row)
-        ratio = jnp.where(unit > 0, gradient / jnp.where(unit > 0, unit, 1.0), 0.0)
+        ratio = jnp.where(
+            unit > 0, jnp.abs(null_score) / jnp.where(unit > 0, unit, 1.0), 0.0
+        )
         lambda_max = jnp.max(ratio) / (
             total * jnp.maximum(alpha, MIN_ALPHA_FOR_LAMBDA_MAX)
         )
@@ -156,36 +190,27 @@ def path_traced(
         lambdas = lambda_max * lambda_min_ratio**steps
     lambdas = jnp.asarray(lambdas, dtype)
 
-    def one_lambda(carry, lam):
-        coef, eta, mu, G, score = carry
-        l1 = total * lam * alpha * unit
-        l2 = total * lam * (1.0 - alpha) * ridge_unit
-        out = fit_penalized_coef(
-            design, y, weights, offset, l1, l2, family, valid_input, tol, max_iter,
-            coef, eta, mu, G, XT, None if first_order else score, scale,
-        )  # fmt: skip
-        # A failed fit does not poison the warm start of the next lambda.
-        ok = (
-            jnp.all(jnp.isfinite(out.coef))
-            & jnp.all(jnp.isfinite(out.gram))
-            & jnp.all(jnp.isfinite(out.score))
-        )
-        carry = (
-            jnp.where(ok, out.coef, coef),
-            jnp.where(ok, out.eta, eta),
-            jnp.where(ok, family.link.inverse(out.eta), mu),
-            jnp.where(ok, out.gram, G),
-            jnp.where(ok, out.score, score),
-        )
-        return carry, out._replace(gram=None, eta=None, score=None)
-
-    start = (null.coef, null_eta, null_mu, null.gram, null.score)
-
-    _, outs = jax.lax.scan(one_lambda, start, lambdas)
-    coef_std = outs.coef[:, 1:] if intercept else outs.coef
+    n_lambda_out, p_design = lambdas.shape[0], design.shape[1]
+    start = PathFits(
+        index=jnp.zeros((), jnp.int32), coef=null_coef, eta=null_eta, mu=null_mu,
+        score=null_score,
+        gram=jnp.zeros((0, 0) if first_order else (p_design, p_design), dtype),
+        gram_valid=jnp.zeros((), bool),
+        coefs=jnp.zeros((n_lambda_out, p_design), dtype),
+        n_iter=jnp.zeros(n_lambda_out, jnp.int32),
+        status=jnp.zeros(n_lambda_out, jnp.int32),
+    )  # fmt: skip
+    fits = fit_lambdas(problem._replace(lambdas=fixed(lambdas)), start, capacities)
+    l1s = (lambdas * alpha)[:, None] * (total * unit)[None, :]
+    l2s = (lambdas * (1.0 - alpha))[:, None] * (total * ridge_unit)[None, :]
+    solutions = jax.vmap(
+        implicit_solution, in_axes=(0, None, None, None, None, 0, 0, None)
+    )(fits.coefs, design, y, weights, offset, l1s, l2s, family)
+    outs = fits._replace(coefs=solutions)
+    coef_std = outs.coefs[:, 1:] if intercept else outs.coefs
     coef = coef_std / sd[None, :]
     if intercept:
-        intercept_out = outs.coef[:, 0] - coef @ mean
+        intercept_out = outs.coefs[:, 0] - coef @ mean
     else:
         intercept_out = jnp.zeros(lambdas.shape[0], dtype)
     eta = intercept_out[:, None] + coef @ X.T + offset[None, :]
@@ -209,6 +234,17 @@ def path_traced(
 _path_compiled = jax.jit(
     path_traced, static_argnames=("n_lambda", "standardize", "intercept")
 )
+_transposed_compiled = jax.jit(transposed)
+
+
+def stored_transpose(X, intercept: bool):
+    """X' for a path's solver (None on the first-order route), formed by its
+    own compiled call: entering the path's program as a row-major parameter
+    it is used in place.  Formed inside the program, XLA gave it a
+    column-major layout (X itself) at a cond and transposed X again at each
+    loop that wanted rows: three 90 ms copies at n = 1e5, p = 200."""
+    columns = jax.ShapeDtypeStruct((X.shape[0], X.shape[1] + int(intercept)), X.dtype)
+    return None if uses_first_order(columns) else _transposed_compiled(X)
 
 
 def prepare_path(
@@ -306,7 +342,7 @@ def fit_path(
     n_out = n_lambda if options["lambdas"] is None else options["lambdas"].shape[0]
     return _path_compiled(
         X, y, weights, offset, **options, n_lambda=n_out, standardize=standardize,
-        intercept=intercept,
+        intercept=intercept, XT=stored_transpose(X, intercept),
     )  # fmt: skip
 
 

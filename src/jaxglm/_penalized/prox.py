@@ -23,11 +23,11 @@ from .._family import Family
 from .._rules import tolerances
 from .._status import Status
 from .cd import soft_threshold
+from .design import kkt_scale
 from .irls import (
     KKT_FLOOR_EPS,
     KKT_FRACTION,
     PenalizedOutput,
-    kkt_scale,
     kkt_violation,
     loglik_score,
 )
