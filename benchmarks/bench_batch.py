@@ -342,7 +342,7 @@ def machine():
     except Exception:  # noqa: BLE001
         versions["tensorflow_probability"] = None
     return {
-        "nproc": os.cpu_count(), "cpu": cpu, "memory": memory,
+        "cores": os.cpu_count(), "cpu": cpu, "memory": memory,
         "load_average": os.getloadavg(), "threads": _THREADS,
         "platform": platform.platform(), "versions": versions,
     }  # fmt: skip
@@ -425,7 +425,7 @@ def main(args):
             print(f"  {s['fits']:>6,} fits: {s['seconds']:.4f} s, "
                   f"{s['fits_per_second']:,.0f} fits/s, "
                   f"compile {s['compile']:.1f} s")  # fmt: skip
-    print(f"\nmachine: {info['nproc']} cores, {info['cpu']}, {info['memory']}, "
+    print(f"\nmachine: {info['cores']} cores, {info['cpu']}, {info['memory']}, "
           f"load average at start {info['load_average'][0]:.2f}")  # fmt: skip
 
     out = args.out or RESULTS_DIR / f"bench_batch{'_quick' if args.quick else ''}.json"

@@ -611,7 +611,7 @@ def machine():
         except (OSError, subprocess.SubprocessError):
             versions["R"] = None
     return {
-        "nproc": os.cpu_count(), "cpu": cpu, "memory": memory, "threads": _THREADS,
+        "cores": os.cpu_count(), "cpu": cpu, "memory": memory, "threads": _THREADS,
         "platform": platform.platform(), "versions": versions,
     }  # fmt: skip
 
@@ -737,7 +737,7 @@ def main(args):
         load = (f"{load_start[0]:.2f} at start, "
                 f"{info['load_average_end'][0]:.2f} at end")  # fmt: skip
     print(
-        f"machine: {info['nproc']} cores, {info['cpu']}, {info['memory']}; "
+        f"machine: {info['cores']} cores, {info['cpu']}, {info['memory']}; "
         f"threads {_THREADS}; load average (1 min) {load}; total {total:.0f} s"
     )
 

@@ -428,7 +428,7 @@ def machine():
         except metadata.PackageNotFoundError:
             versions[dist] = None
     return {
-        "nproc": os.cpu_count(), "cpu": cpu, "memory": memory,
+        "cores": os.cpu_count(), "cpu": cpu, "memory": memory,
         "threads": _THREADS, "platform": platform.platform(),
         "versions": versions,
     }  # fmt: skip
@@ -508,7 +508,7 @@ def main(args):
             print(f"{r['problem']} {r['method']}: first call (compile included) "
                   f"+{r['first_mib']:,.0f} MiB")  # fmt: skip
     load = info["load_average_start"][0], info["load_average_end"][0]
-    print(f"machine: {info['nproc']} cores, {info['cpu']}, {info['memory']}; "
+    print(f"machine: {info['cores']} cores, {info['cpu']}, {info['memory']}; "
           f"threads {_THREADS}; load average {load[0]:.2f} at start, "
           f"{load[1]:.2f} at end; total {total:.0f} s")  # fmt: skip
     print("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))

@@ -113,7 +113,7 @@ class PassTimer:
 def machine():
     cpu, memory = cpu_and_memory()
     return {
-        "nproc": os.cpu_count(), "cpu": cpu, "memory": memory,
+        "cores": os.cpu_count(), "cpu": cpu, "memory": memory,
         "load_average": os.getloadavg(), "threads": _THREADS,
         "platform": platform.platform(),
         "versions": {"python": platform.python_version(), "jax": jax.__version__,
@@ -203,7 +203,7 @@ def main(args):
           f"{row['rows_per_second_per_pass']:,.0f} | {fmt(rss_before)} | "
           f"{fmt(fit_peak)} | {fmt(peak)} |")  # fmt: skip
     print("seconds per pass: " + ", ".join(f"{s:.2f}" for s in timer.seconds))
-    print(f"machine: {info['nproc']} cores, {info['cpu']}, {info['memory']}, "
+    print(f"machine: {info['cores']} cores, {info['cpu']}, {info['memory']}, "
           f"load average at start {info['load_average'][0]:.2f}")  # fmt: skip
 
     out = args.out or RESULTS_DIR / f"bench_stream{'_quick' if args.quick else ''}.json"

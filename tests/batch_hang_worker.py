@@ -1,27 +1,22 @@
 """Run 10,000-fit batches as a user would; tests/test_batch_no_hang.py runs this
 in fresh processes under a timeout (a hang in XLA:CPU cannot be caught in-process).
 
-Usage: python batch_hang_worker.py REPEATS [CPUS]
-With CPUS, the process first restricts itself to that many of the CPUs it may
-use, before JAX starts: XLA sizes its CPU thread pool from them, so CPUS=2 is a
-2-core machine as a user has it.  Prints one ``OK <what> <seconds>`` line per
-finished batch.
+Usage: python batch_hang_worker.py REPEATS
+Nothing about threads or CPUs is set: XLA sizes its thread pool from the
+machine as a user's process would.  Prints one ``OK <what> <seconds>`` line
+per finished batch.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
-if __name__ == "__main__" and len(sys.argv) > 2:
-    os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[: int(sys.argv[2])])
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-import jaxglm as jg  # noqa: E402
+import jaxglm as jg
 
 jax.config.update("jax_enable_x64", True)
 

@@ -6,10 +6,9 @@ jaxlib 0.10's batched LAPACK calls could deadlock XLA:CPU's thread pool on a
 fresh interpreters run ``batch_hang_worker.py`` (a 10,000-fit vmapped Poisson
 batch with its batched diagnostics, and a 10,000-response logistic
 ``fit_many``, twice each) under a timeout, with nothing set in the
-environment.  One run is pinned to two CPUs: XLA sizes its CPU thread pool from
-the CPUs a process may use, so that run is a 2-core machine exactly as a user
-has it, and the test bites on a larger machine too.  The healthy run takes
-about 12 s each on 2 cores; the timeout leaves room for a loaded machine.
+environment and no CPU pinning: the machine as a user's process sees it (the
+hang showed on 2 cores, as this project's test machine has).  The healthy run
+takes about 12 s on 2 cores; the timeout leaves room for a loaded machine.
 """
 
 from __future__ import annotations
@@ -33,13 +32,11 @@ def _default_environment() -> dict[str, str]:
     return {**env, "PYTHONWARNINGS": "ignore"}
 
 
-@pytest.mark.parametrize(
-    "cpus", [[], [], ["2"]], ids=["default-1", "default-2", "two-cpus"]
-)
-def test_ten_thousand_fits_do_not_hang(cpus):
+@pytest.mark.parametrize("run", [1, 2])
+def test_ten_thousand_fits_do_not_hang(run):
     try:
         proc = subprocess.run(
-            [sys.executable, str(WORKER), str(REPEATS), *cpus],
+            [sys.executable, str(WORKER), str(REPEATS)],
             capture_output=True,
             text=True,
             timeout=TIMEOUT,

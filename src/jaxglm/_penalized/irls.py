@@ -133,13 +133,11 @@ def row_score(family: Family, eta, mu, y, weights):
     return jnp.where(used, weights * (y - mu) * mu_eta / variance, 0.0)
 
 
-def loglik_score(family: Family, X, y, weights, eta, mu, XT=None):
-    """``X'r``, the log-likelihood's gradient: ``XT @ r`` with ``XT`` a stored
-    transpose of X (``transposed``), else ``r @ X``.  On a CPU the transposed
-    mat-vec ``X.T @ r`` is 16x slower than ``XT @ r`` and ``r @ X`` 4x slower
-    (n = 1e5, p = 200: 98, 6 and 25 ms)."""
-    r = row_score(family, eta, mu, y, weights)
-    return r @ X if XT is None else XT @ r
+def loglik_score(family: Family, X, y, weights, eta, mu):
+    """``X'r``, the log-likelihood's gradient, as ``r @ X`` (the IRLS routes
+    use a stored X' instead, ``design.py``: on a CPU ``r @ X`` is 4x slower
+    than ``X' @ r`` and ``X.T @ r`` 16x, n = 1e5, p = 200: 25, 6 and 98 ms)."""
+    return row_score(family, eta, mu, y, weights) @ X
 
 
 def kkt_tolerance(tol, dtype):

@@ -242,7 +242,8 @@ def stored_transpose(X, intercept: bool):
     own compiled call: entering the path's program as a row-major parameter
     it is used in place.  Formed inside the program, XLA gave it a
     column-major layout (X itself) at a cond and transposed X again at each
-    loop that wanted rows: three 90 ms copies at n = 1e5, p = 200."""
+    loop that wanted rows: three copies of 35-125 ms each at n = 1e5, p = 200
+    (profiled)."""
     columns = jax.ShapeDtypeStruct((X.shape[0], X.shape[1] + int(intercept)), X.dtype)
     return None if uses_first_order(columns) else _transposed_compiled(X)
 

@@ -108,17 +108,24 @@ def strong_set(score, l1, l1_previous):
 
 
 def _restricted_fit(problem: PathProblem, capacity: int, need, coef, eta, mu, l1, l2,
-                    tol):  # fmt: skip
-    """Fit the ``need`` columns (at most ``capacity``), the others held at 0;
-    returns the full coefficients, the fit, and the score of every column."""
+                    tol, score=None):  # fmt: skip
+    """Fit the ``need`` columns (at most ``capacity``), the others held at 0,
+    from ``coef`` (with ``eta``, ``mu`` and, if known, every column's
+    ``score`` there); returns the full coefficients, the fit, and the score of
+    every column at the solution."""
     family, p = problem.family, problem.design.n_columns
     idx = jnp.nonzero(need, size=capacity, fill_value=0)[0]
     used = jnp.arange(capacity) < jnp.sum(need)
+
+    def subset(v, fill=0.0):
+        return jnp.where(used, v[idx], fill)
+
     out = penalized_irls(
         family, problem.design.take(idx, used), problem.y, problem.weights,
-        problem.offset, jnp.where(used, l1[idx], 0.0), jnp.where(used, l2[idx], 0.0),
-        problem.valid_input, tol, problem.max_iter, jnp.where(used, coef[idx], 0.0),
-        eta, mu, scale=jnp.where(used, problem.scale[idx], 1.0),
+        problem.offset, subset(l1), subset(l2), problem.valid_input, tol,
+        problem.max_iter, subset(coef), eta, mu,
+        score_start=None if score is None else subset(score),
+        scale=subset(problem.scale, 1.0),
     )  # fmt: skip
     full = jnp.zeros(p, coef.dtype).at[idx].add(jnp.where(used, out.coef, 0.0))
     mu = family.link.inverse(out.eta)
@@ -144,8 +151,9 @@ def _attempt(problem: PathProblem, capacity: int, fits: PathFits):
 
     def refit(r: _Round):
         coef, out, mu, score = _restricted_fit(
-            problem, capacity, r.need, r.coef, r.eta, r.mu, l1, l2, problem.tol
-        )
+            problem, capacity, r.need, r.coef, r.eta, r.mu, l1, l2, problem.tol,
+            r.score,
+        )  # fmt: skip
         violation = jnp.maximum(jnp.abs(score) - l1, 0.0) / problem.scale
         violators = ~r.need & (violation > kkt_tol)
         fitted = out.status == Status.SUCCESS
